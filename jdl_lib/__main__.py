@@ -1,0 +1,5 @@
+"""``python -m jdl_lib`` runs the ``jdl`` command line."""
+
+from jdl_lib.cli import app
+
+app()
