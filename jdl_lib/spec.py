@@ -1,0 +1,418 @@
+"""Request parameter files: read ``parameters/<request-id>.yaml`` once, check it all, return a RequestSpec.
+
+No raw dict travels past this module. Every problem in a file is collected and raised as one
+:class:`~jdl_lib.errors.SpecError` naming the file and the key path (``matching.caliper``), so an analyst
+fixes a parameter file in one pass. Messages quote keys and types, never values, so nothing from a hostile or
+mistaken file (which could hold personal data) is echoed back.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from jdl_lib.errors import SpecError
+from jdl_lib.template import SETTINGS
+
+#: Largest parameter file read, in bytes; a request file is a few hundred bytes.
+MAX_SPEC_BYTES = 64_000
+#: The four one-year proven reoffending measures (columns of the derived index-event frame).
+OUTCOMES = ("reoffended_1y", "reoffences_1y", "days_to_first_reoffence", "first_reoffence_custody")
+#: Matching methods known to the matching registry.
+MATCHING_METHODS = ("nearest",)
+#: Ways to test the treated-control difference: cluster-robust regression on the matched sample, or the
+#: MoJ-style two-sample t-test.
+COMPARISON_METHODS = ("cluster_robust", "moj_ttest")
+#: Covariates of the derived index-event frame that a propensity model may use.
+COVARIATES = (
+    "age_at_index",
+    "age_at_first_contact",
+    "gender",
+    "ethnicity",
+    "region",
+    "uk_national",
+    "disposal_type",
+    "sentence_length_days",
+    "index_offence_group",
+    "previous_offences",
+    "previous_sanctions",
+    "previous_convictions",
+    "previous_cautions",
+    "previous_custody",
+    "previous_breaches",
+    "years_since_first_sanction",
+    "copas_rate",
+    "ogrs_score",
+    "employed_year_before",
+    "on_benefit_year_before",
+    "assessed",
+    "accommodation_need",
+    "ete_need",
+    "drug_need",
+    "alcohol_need",
+)
+#: Default propensity-model covariates: demographics, criminal history, employment/benefit history and
+#: assessed needs, as the MoJ lab describes its matching variables.
+DEFAULT_COVARIATES = tuple(c for c in COVARIATES if c not in ("gender", "ogrs_score"))
+#: Variables that can be matched exactly (categorical columns, plus the matcher's two-year index band).
+EXACT_VARIABLES = (
+    "gender",
+    "ethnicity",
+    "region",
+    "uk_national",
+    "disposal_type",
+    "index_offence_group",
+    "index_year",
+    "index_year_band",
+)
+DEFAULT_EXACT = ("gender", "index_year_band")
+_REQUEST_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Intervention:
+    """What the organisation delivered: what it is, who it serves, where and when (free text)."""
+
+    name: str
+    description: str
+    who: str = ""
+    where: str = ""
+    when: str = ""
+
+
+@dataclass(frozen=True)
+class MatchingSpec:
+    """Propensity-score matching settings, with MatchIt's argument names.
+
+    Defaults: nearest-neighbour 1:1 matching with replacement within a caliper of 0.2 standard deviations of
+    the logit of the propensity score (Austin 2011), exact on gender and two-year index band. Replacement is
+    the default because the national pool is large but the best matches for a high-risk treated group are
+    few; sampling them with replacement keeps bias low and its variance cost is handled by weights.
+    """
+
+    method: str = "nearest"
+    ratio: int = 1
+    caliper: float = 0.2
+    std_caliper: bool = True
+    replace: bool = True
+    exact: tuple[str, ...] = DEFAULT_EXACT
+    covariates: tuple[str, ...] = DEFAULT_COVARIATES
+
+
+@dataclass(frozen=True)
+class DisclosureSpec:
+    """Disclosure control: least number of people analysed, and the smallest count shown in a table cell."""
+
+    min_group: int = 60
+    cell_threshold: int = 5
+
+
+@dataclass(frozen=True)
+class RequestSpec:
+    """One checked request: who asked, about what, which people, and how to analyse them."""
+
+    request_id: str
+    organisation: str
+    intervention: Intervention
+    upload: Path
+    setting: str
+    store: Path
+    matching: MatchingSpec = field(default_factory=MatchingSpec)
+    outcomes: tuple[str, ...] = OUTCOMES
+    comparison: str = "cluster_robust"
+    seed: int = 2013
+    disclosure: DisclosureSpec = field(default_factory=DisclosureSpec)
+    source: Path | None = None
+
+
+def _closest(key: str, valid: tuple[str, ...]) -> str:
+    near = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+    return f"did you mean '{near[0]}'?" if near else f"valid keys: {', '.join(valid)}"
+
+
+def _safe_key(key: object) -> str:
+    """A key as it may appear in a message: short identifiers only, never arbitrary content."""
+    text = str(key)
+    return text if re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", text) else "<unprintable key>"
+
+
+class _Checker:
+    """Collects problems while reading one mapping level; keys are named by their dotted path."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def mapping(self, value: object, path: str, keys: tuple[str, ...], required: tuple[str, ...]) -> dict:
+        if not isinstance(value, Mapping):
+            self.problems.append(
+                f"{path or 'the file'}: expected a mapping of keys, got {type(value).__name__}"
+            )
+            return {}
+        for key in value:
+            if not isinstance(key, str) or key not in keys:
+                where = f"{path}.{_safe_key(key)}" if path else _safe_key(key)
+                self.problems.append(f"{where}: unknown key; {_closest(str(key), keys)}")
+        for key in required:
+            if key not in value:
+                self.problems.append(f"{path + '.' if path else ''}{key}: required key is missing")
+        return {k: v for k, v in value.items() if isinstance(k, str) and k in keys}
+
+    def typed(self, value: object, path: str, kind: type | tuple[type, ...], what: str) -> Any:
+        # bool is an int in Python; a YAML `true` must not pass as a number.
+        ok = isinstance(value, kind) and not (isinstance(value, bool) and bool not in _as_tuple(kind))
+        if not ok:
+            self.problems.append(f"{path}: expected {what}, got {type(value).__name__}")
+            return None
+        return value
+
+    def text(self, value: object, path: str, max_len: int = 4000) -> str | None:
+        value = self.typed(value, path, str, "text")
+        if value is not None and not value.strip():
+            self.problems.append(f"{path}: must not be empty")
+            return None
+        if value is not None and len(value) > max_len:
+            self.problems.append(f"{path}: longer than {max_len} characters; shorten it")
+            return None
+        return value
+
+    def choice(self, value: object, path: str, valid: tuple[str, ...]) -> str | None:
+        value = self.typed(value, path, str, f"one of {', '.join(valid)}")
+        if value is not None and value not in valid:
+            self.problems.append(
+                f"{path}: not a known value; {_closest(value, valid).replace('keys', 'values')}"
+            )
+            return None
+        return value
+
+    def names(
+        self, value: object, path: str, valid: tuple[str, ...], allow_empty: bool
+    ) -> tuple[str, ...] | None:
+        items = self.typed(value, path, list, "a list of names")
+        if items is None:
+            return None
+        if not items and not allow_empty:
+            self.problems.append(f"{path}: list must not be empty")
+            return None
+        good = [self.choice(v, f"{path}[{i}]", valid) for i, v in enumerate(items)]
+        if None in good:
+            return None
+        if len(set(good)) != len(good):
+            self.problems.append(f"{path}: names must not repeat")
+            return None
+        return tuple(good)
+
+    def number(self, value: object, path: str, kind: type, low: float, high: float | None = None) -> Any:
+        kinds = (int, float) if kind is float else (int,)
+        value = self.typed(value, path, kinds, "a whole number" if kind is int else "a number")
+        if value is None:
+            return None
+        if value < low or (high is not None and value > high):
+            bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+            self.problems.append(f"{path}: must be {bound}")
+            return None
+        return kind(value)
+
+
+def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def project_root(start: Path) -> Path:
+    """The nearest folder at or above ``start`` holding ``pyproject.toml``, else ``start`` itself.
+
+    Paths in a parameter file must stay inside this folder, so a request cannot read arbitrary files.
+    """
+    for folder in (start, *start.parents):
+        if (folder / "pyproject.toml").is_file():
+            return folder
+    return start
+
+
+def _read_yaml(path: Path) -> object:
+    """Read a parameter file with ``yaml.safe_load``; anything unreadable becomes one SpecError."""
+    if not path.is_file():
+        raise SpecError(f"{path}: parameter file not found; pass the path of a .yaml file in parameters/")
+    size = path.stat().st_size
+    if size > MAX_SPEC_BYTES:
+        raise SpecError(f"{path}: {size} bytes is too large for a parameter file (limit {MAX_SPEC_BYTES})")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{path}: not UTF-8 text (byte {exc.start}); save the file as UTF-8 YAML") from None
+    if "\x00" in text:
+        raise SpecError(f"{path}: contains NUL bytes; this is not a text parameter file")
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise SpecError(f"{path}: invalid YAML{where} ({exc.problem}); fix the syntax") from None
+    except (yaml.YAMLError, RecursionError, MemoryError):
+        raise SpecError(
+            f"{path}: invalid or too deeply nested YAML; use the layout of parameters/demo.yaml"
+        ) from None
+
+
+def _path(
+    check: _Checker, value: object, key: str, base: Path, root: Path, must_exist: bool, fix: str
+) -> Path | None:
+    """Resolve a path relative to the parameter file; refuse escapes from ``root`` and non-files."""
+    text = check.text(value, key, max_len=1000)
+    if text is None:
+        return None
+    resolved = (base / Path(text).expanduser()).resolve()
+    if not resolved.is_relative_to(root):
+        check.problems.append(f"{key}: path leaves the project folder {root}; keep files inside it")
+        return None
+    if resolved.exists() and not resolved.is_file():
+        check.problems.append(f"{key}: {resolved} is not a file")
+        return None
+    if must_exist and not resolved.exists():
+        check.problems.append(f"{key}: file {resolved} does not exist; {fix}")
+        return None
+    return resolved
+
+
+_TOP = (
+    "request_id",
+    "organisation",
+    "intervention",
+    "upload",
+    "setting",
+    "store",
+    "matching",
+    "outcomes",
+    "comparison",
+    "seed",
+    "disclosure",
+)
+_MATCHING = ("method", "ratio", "caliper", "std_caliper", "replace", "exact", "covariates")
+
+
+def _read_matching(check: _Checker, raw: object) -> MatchingSpec | None:
+    m = check.mapping(raw, "matching", _MATCHING, ())
+    default = MatchingSpec()
+    rules: dict[str, Callable[[object, str], Any]] = {
+        "method": lambda v, p: check.choice(v, p, MATCHING_METHODS),
+        "ratio": lambda v, p: check.number(v, p, int, 1, 10),
+        "caliper": lambda v, p: check.number(v, p, float, 0.0001, 5),
+        "std_caliper": lambda v, p: check.typed(v, p, bool, "true or false"),
+        "replace": lambda v, p: check.typed(v, p, bool, "true or false"),
+        "exact": lambda v, p: check.names(v, p, EXACT_VARIABLES, allow_empty=True),
+        "covariates": lambda v, p: check.names(v, p, COVARIATES, allow_empty=False),
+    }
+    values = {k: rules[k](m[k], f"matching.{k}") for k in m}
+    if any(v is None for v in values.values()):
+        return None
+    return MatchingSpec(**{k: values.get(k, getattr(default, k)) for k in _MATCHING})
+
+
+def load_spec(path: str | Path, root: str | Path | None = None) -> RequestSpec:
+    """Read and check a request parameter file.
+
+    Parameters
+    ----------
+    path
+        The YAML file, e.g. ``parameters/demo.yaml``.
+    root
+        Folder that every path in the file must stay inside; default: the project folder above the file
+        (the nearest one holding ``pyproject.toml``), else the file's own folder.
+
+    Returns
+    -------
+    RequestSpec
+        Paths resolved (relative paths are relative to the parameter file), defaults filled in.
+
+    Raises
+    ------
+    SpecError
+        Listing every problem found, each with its key path and how to fix it.
+    """
+    path = Path(path).resolve()
+    raw = _read_yaml(path)
+    base = path.parent
+    root_dir = Path(root).resolve() if root is not None else project_root(base)
+    check = _Checker()
+    top = check.mapping(raw, "", _TOP, ("request_id", "organisation", "intervention", "upload", "setting"))
+
+    request_id = check.text(top["request_id"], "request_id") if "request_id" in top else None
+    if request_id is not None and not _REQUEST_ID.match(request_id):
+        check.problems.append(
+            "request_id: use 1-64 lower-case letters, digits, '-' or '_' (it names the output folder)"
+        )
+        request_id = None
+    organisation = check.text(top["organisation"], "organisation", 200) if "organisation" in top else None
+
+    intervention = None
+    if "intervention" in top:
+        iv = check.mapping(
+            top["intervention"],
+            "intervention",
+            ("name", "description", "who", "where", "when"),
+            ("name", "description"),
+        )
+        texts = {k: check.text(v, f"intervention.{k}") for k, v in iv.items()}
+        if {"name", "description"} <= texts.keys() and None not in texts.values():
+            intervention = Intervention(**texts)
+
+    upload = (
+        _path(
+            check,
+            top["upload"],
+            "upload",
+            base,
+            root_dir,
+            True,
+            "create the upload (for the demo: `jdl synth-cohort`) or fix the path",
+        )
+        if "upload" in top
+        else None
+    )
+    store = _path(
+        check,
+        top.get("store", str(root_dir / "data" / "national.duckdb")),
+        "store",
+        base,
+        root_dir,
+        True,
+        "build it with `jdl synth` or fix the path",
+    )
+    setting = check.choice(top["setting"], "setting", SETTINGS) if "setting" in top else None
+    matching = _read_matching(check, top["matching"]) if "matching" in top else MatchingSpec()
+    outcomes = check.names(top["outcomes"], "outcomes", OUTCOMES, False) if "outcomes" in top else OUTCOMES
+    comparison = (
+        check.choice(top["comparison"], "comparison", COMPARISON_METHODS)
+        if "comparison" in top
+        else "cluster_robust"
+    )
+    seed = check.number(top["seed"], "seed", int, 0, 2**32 - 1) if "seed" in top else 2013
+
+    disclosure = DisclosureSpec()
+    if "disclosure" in top:
+        d = check.mapping(top["disclosure"], "disclosure", ("min_group", "cell_threshold"), ())
+        dv = {k: check.number(v, f"disclosure.{k}", int, 1, 100_000) for k, v in d.items()}
+        disclosure = DisclosureSpec(**dv) if None not in dv.values() else None
+
+    if check.problems:
+        listing = "\n".join(f"  - {p}" for p in check.problems)
+        raise SpecError(f"{path}: {len(check.problems)} problem(s) in the parameter file:\n{listing}")
+    return RequestSpec(
+        request_id=request_id,
+        organisation=organisation,
+        intervention=intervention,
+        upload=upload,
+        setting=setting,
+        store=store,
+        matching=matching,
+        outcomes=outcomes,
+        comparison=comparison,
+        seed=seed,
+        disclosure=disclosure,
+        source=path,
+    )

@@ -1,0 +1,163 @@
+"""Request parameter files: defaults, every kind of invalid file, path safety, hostile YAML."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from jdl_lib.errors import SpecError
+from jdl_lib.spec import DEFAULT_COVARIATES, OUTCOMES, MatchingSpec, RequestSpec, load_spec
+
+MINIMAL = {
+    "request_id": "req-1",
+    "organisation": "Example Trust",
+    "intervention": {"name": "mentoring", "description": "weekly mentoring after release"},
+    "upload": "upload.csv",
+    "setting": "custody",
+}
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A project folder with an upload, a store and a parameters/ folder."""
+    (tmp_path / "pyproject.toml").write_text("[project]\nname='x'\n")
+    (tmp_path / "parameters").mkdir()
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "national.duckdb").write_bytes(b"")
+    (tmp_path / "parameters" / "upload.csv").write_text("forename\n")
+    return tmp_path
+
+
+def write(project: Path, content: dict | str | bytes, name: str = "req.yaml") -> Path:
+    path = project / "parameters" / name
+    if isinstance(content, dict):
+        path.write_text(yaml.safe_dump(content))
+    elif isinstance(content, str):
+        path.write_text(content)
+    else:
+        path.write_bytes(content)
+    return path
+
+
+def problems(path: Path) -> str:
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    return str(info.value)
+
+
+def test_minimal_file_gets_documented_defaults(project: Path) -> None:
+    spec = load_spec(write(project, MINIMAL))
+    assert isinstance(spec, RequestSpec)
+    assert spec.upload == (project / "parameters" / "upload.csv").resolve()
+    assert spec.store == (project / "data" / "national.duckdb").resolve()
+    assert spec.matching == MatchingSpec()
+    assert (spec.matching.method, spec.matching.ratio, spec.matching.caliper, spec.matching.replace) == (
+        "nearest",
+        1,
+        0.2,
+        True,
+    )
+    assert spec.matching.exact == ("gender", "index_year_band")
+    assert spec.matching.covariates == DEFAULT_COVARIATES
+    assert spec.outcomes == OUTCOMES
+    assert spec.comparison == "cluster_robust"
+    assert (spec.disclosure.min_group, spec.disclosure.cell_threshold) == (60, 5)
+    with pytest.raises(AttributeError):
+        spec.seed = 1  # frozen
+
+
+def test_demo_parameters_are_valid(tmp_path: Path) -> None:
+    demo = Path(__file__).parents[1] / "parameters" / "demo.yaml"
+    (tmp_path / "parameters").mkdir()
+    (tmp_path / "outputs" / "demo").mkdir(parents=True)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "outputs" / "demo" / "upload.csv").write_text("x\n")
+    (tmp_path / "data" / "national.duckdb").write_bytes(b"")
+    copy = tmp_path / "parameters" / "demo.yaml"
+    copy.write_text(demo.read_text())
+    spec = load_spec(copy, root=tmp_path)
+    assert spec.request_id == "demo" and spec.setting == "custody"
+    assert spec.intervention.name.startswith("the Bridgeway")
+
+
+def test_unknown_keys_suggest_the_nearest_valid_key(project: Path) -> None:
+    text = problems(write(project, {**MINIMAL, "organisaton": "x", "matching": {"calipr": 0.1}}))
+    assert "organisaton: unknown key; did you mean 'organisation'?" in text
+    assert "matching.calipr: unknown key; did you mean 'caliper'?" in text
+    assert "req.yaml" in text
+
+
+def test_every_problem_is_collected_into_one_error(project: Path) -> None:
+    bad = {
+        **MINIMAL,
+        "setting": "custdy",
+        "seed": "twelve",
+        "matching": {"ratio": 0, "replace": "yes", "covariates": ["age_at_index", "shoe_size"], "exact": []},
+        "outcomes": [],
+        "disclosure": {"min_group": True},
+    }
+    bad.pop("organisation")
+    text = problems(write(project, bad))
+    for fragment in (
+        "organisation: required key is missing",
+        "setting: not a known value; did you mean 'custody'?",
+        "seed: expected a whole number, got str",
+        "matching.ratio: must be between 1 and 10",
+        "matching.replace: expected true or false, got str",
+        "matching.covariates[1]: not a known value",
+        "outcomes: list must not be empty",
+        "disclosure.min_group: expected a whole number, got bool",
+    ):
+        assert fragment in text
+    assert "8 problem(s)" in text
+
+
+def test_missing_upload_says_how_to_fix(project: Path) -> None:
+    text = problems(write(project, {**MINIMAL, "upload": "nope.csv"}))
+    assert "upload: file" in text and "does not exist" in text
+
+
+@pytest.mark.parametrize("target", ["../../outside.csv", "/etc/passwd", "~/x.csv"])
+def test_paths_may_not_leave_the_project(project: Path, target: str) -> None:
+    assert "upload: path leaves the project folder" in problems(write(project, {**MINIMAL, "upload": target}))
+
+
+def test_directory_is_not_a_file(project: Path) -> None:
+    assert "is not a file" in problems(write(project, {**MINIMAL, "store": "../data"}))
+
+
+def test_repeated_names_and_bad_request_id(project: Path) -> None:
+    text = problems(write(project, {**MINIMAL, "request_id": "../Bad Id", "outcomes": ["reoffended_1y"] * 2}))
+    assert "request_id: use 1-64 lower-case" in text and "outcomes: names must not repeat" in text
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"\xff\xfe\x00binary",
+        b"request_id: [unclosed",
+        "[" * 5000 + "]" * 5000,
+        "- just\n- a list\n",
+        "",
+        "x: !!python/object/apply:os.system ['true']\n",
+        "a: &a [1]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n",
+        "request_id: 12\norganisation: {name: [1, 2]}\nintervention: 3\nupload: [a]\nsetting: null\n",
+        "? [a, b]\n: 1\n",
+    ],
+)
+def test_hostile_yaml_is_a_spec_error_not_a_traceback(project: Path, content: str | bytes) -> None:
+    path = write(project, content)
+    with pytest.raises(SpecError):
+        load_spec(path)
+
+
+def test_huge_file_is_refused_before_parsing(project: Path) -> None:
+    assert "too large" in problems(write(project, "a: " + "x" * 100_000))
+
+
+def test_messages_never_echo_values(project: Path) -> None:
+    secret = "JOHN SMITH 1980-01-01"
+    text = problems(write(project, {**MINIMAL, "setting": secret, secret: 1, "seed": secret}))
+    assert secret not in text
