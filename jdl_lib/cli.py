@@ -26,3 +26,63 @@ def version() -> None:
     from jdl_lib import __version__
 
     typer.echo(__version__)
+
+
+@app.command("import-national")
+def import_national_cmd(
+    source_dir: str = typer.Argument(..., help="Folder with <table>.parquet or <table>.csv per raw table."),
+    store: str = typer.Option(..., "--store", help="DuckDB store file to create or replace."),
+    source: str = typer.Option("", "--source", help="Label recorded in provenance (default: the folder)."),
+    coverage_start: str = typer.Option("2000-01-01", "--coverage-start", help="First analysable index date."),
+    coverage_end: str = typer.Option("2012-12-31", "--coverage-end", help="Last date the extract covers."),
+) -> None:
+    """Check a national extract against the store contract and load it (all or nothing)."""
+    from datetime import date
+
+    from jdl_lib.errors import JdlError
+    from jdl_lib.store import import_national
+
+    try:
+        start, end = date.fromisoformat(coverage_start), date.fromisoformat(coverage_end)
+    except ValueError:
+        typer.echo("--coverage-start and --coverage-end must be ISO dates (YYYY-MM-DD).", err=True)
+        raise typer.Exit(2) from None
+    try:
+        prov = import_national(
+            source_dir, store, source=source or source_dir, coverage_start=start, coverage_end=end
+        )
+    except JdlError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(prov.describe())
+
+
+@app.command("export-national")
+def export_national_cmd(
+    out_dir: str = typer.Argument(..., help="Folder to write <table>.parquet files into."),
+    store: str = typer.Option(..., "--store", help="DuckDB store file to export."),
+) -> None:
+    """Write every raw table of a store as Parquet (importable again with import-national)."""
+    from jdl_lib.errors import JdlError
+    from jdl_lib.store import export_national
+
+    try:
+        paths = export_national(store, out_dir)
+    except JdlError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"Wrote {len(paths)} tables to {out_dir}")
+
+
+@app.command("store-info")
+def store_info_cmd(store: str = typer.Option(..., "--store", help="DuckDB store file.")) -> None:
+    """Show where a national store's data came from (provenance; no personal data)."""
+    from jdl_lib.errors import JdlError
+    from jdl_lib.store import NationalStore
+
+    try:
+        with NationalStore.open(store) as handle:
+            typer.echo(handle.provenance.describe())
+    except JdlError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+#: Version of this contract, recorded in every store; bump it when a table or column changes.
+SCHEMA_VERSION = "1"
+
 #: Genders as recorded on the PNC extract.
 GENDERS = ("M", "F")
 #: Ethnicity groups (ONS 5+1 grouping, self- or officer-defined).
@@ -95,6 +98,9 @@ class Table:
     primary_key: str
     foreign_keys: tuple[ForeignKey, ...] = ()
     rules: tuple[Rule, ...] = field(default_factory=tuple)
+    #: Every value of ``column`` must also appear in ``ref_table.ref_column`` (a reverse foreign key,
+    #: e.g. each disposal proves at least one offence).
+    required_in: tuple[ForeignKey, ...] = ()
 
     def column(self, name: str) -> Column:
         """Return the column called ``name`` (KeyError if the contract has none)."""
@@ -187,6 +193,7 @@ DISPOSALS = Table(
         ),
     ),
     foreign_keys=(ForeignKey("person_id", "people", "person_id"),),
+    required_in=(ForeignKey("disposal_id", "offences", "disposal_id"),),
     rules=(
         Rule(
             "release_only_after_custody",
