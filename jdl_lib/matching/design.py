@@ -1,0 +1,134 @@
+"""The matching design: which covariates enter the propensity model and how they are encoded.
+
+The default list follows the JDL's published description of its matching variables
+("demographics, criminal history, individual risks and needs, employment and benefit history";
+see ``docs/methods.md``) and names columns of the derived index-event frame (``jdl_lib.derived``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from jdl_lib.errors import MatchingError
+
+#: Covariates of the JDL-style propensity model, as columns of the derived index-event frame.
+DEFAULT_COVARIATES: tuple[str, ...] = (
+    # demographics
+    "gender",
+    "ethnicity",
+    "region",
+    "uk_national",
+    "age_at_index",
+    "age_at_first_contact",
+    # index disposal
+    "setting",
+    "disposal_type",
+    "sentence_length_days",
+    "index_offence_group",
+    "index_year",
+    # criminal history and risk
+    "previous_offences",
+    "previous_sanctions",
+    "previous_convictions",
+    "previous_cautions",
+    "previous_custody",
+    "previous_breaches",
+    "years_since_first_sanction",
+    "copas_rate",
+    "ogrs_score",
+    # circumstances, employment and benefits
+    "employed_year_before",
+    "on_benefit_year_before",
+    "assessed",
+    "accommodation_need",
+    "ete_need",
+    "drug_need",
+    "alcohol_need",
+)
+
+#: Exact-matching strata of the JDL default: same gender, same setting, same index-year band.
+DEFAULT_EXACT: tuple[str, ...] = ("gender", "setting", "index_year_band")
+
+#: Width in years of the index-year bands used for exact matching.
+DEFAULT_YEAR_BAND_WIDTH = 2
+
+
+def index_year_band(
+    index_year: pd.Series, width: int = DEFAULT_YEAR_BAND_WIDTH, start: int = 2000
+) -> pd.Series:
+    """Label each index year with its band (e.g. ``"2004-2005"`` for width 2 from 2000).
+
+    Exact matching on a band rather than the single year keeps strata large enough to find
+    controls while still comparing people released or sentenced under similar conditions.
+    """
+    if width < 1:
+        raise MatchingError(f"index_year_band: width must be a positive number of years, got {width}.")
+    year = pd.to_numeric(index_year).astype("int64")
+    low = start + ((year - start) // width) * width
+    labels = low.astype(str) + "-" + (low + width - 1).astype(str)
+    return labels.rename("index_year_band")
+
+
+def add_index_year_band(frame: pd.DataFrame, width: int = DEFAULT_YEAR_BAND_WIDTH) -> pd.DataFrame:
+    """Return ``frame`` with an ``index_year_band`` column added from ``index_year`` (when missing)."""
+    if "index_year_band" in frame.columns or "index_year" not in frame.columns:
+        return frame
+    return frame.assign(index_year_band=index_year_band(frame["index_year"], width).to_numpy())
+
+
+def design_matrix(frame: pd.DataFrame, covariates: Sequence[str]) -> pd.DataFrame:
+    """Encode named covariates as a numeric design matrix (no intercept).
+
+    Numeric and boolean columns enter as they are; text and categorical columns are one-hot
+    encoded with their first level (sorted) as the reference, as R's ``model.matrix`` does, so a
+    model fitted here has the same parameterisation as MatchIt's ``glm``. Constant columns are
+    dropped (they carry no information and make the fit singular).
+
+    Raises
+    ------
+    MatchingError
+        When a covariate is missing from the frame or has missing values.
+    """
+    missing = [c for c in covariates if c not in frame.columns]
+    if missing:
+        raise MatchingError(
+            f"Covariates {missing} are not columns of the matching frame; "
+            "add them to the derived index-event frame or remove them from the covariate list."
+        )
+    parts: list[pd.DataFrame] = []
+    for name in covariates:
+        col = frame[name]
+        if col.isna().any():
+            raise MatchingError(
+                f"Covariate '{name}' has {int(col.isna().sum())} missing values; "
+                "impute or drop those rows before matching."
+            )
+        if pd.api.types.is_bool_dtype(col) or pd.api.types.is_numeric_dtype(col):
+            parts.append(pd.DataFrame({name: col.to_numpy(dtype=float)}, index=frame.index))
+        else:
+            levels = sorted(pd.unique(col.astype(str)))
+            dummies = pd.get_dummies(
+                pd.Categorical(col.astype(str), categories=levels), prefix=name, prefix_sep="_", dtype=float
+            )
+            dummies.index = frame.index
+            parts.append(dummies.iloc[:, 1:])
+    x = pd.concat(parts, axis=1) if parts else pd.DataFrame(index=frame.index)
+    constant = x.columns[x.nunique() <= 1]
+    return x.drop(columns=constant)
+
+
+def exact_strata(frame: pd.DataFrame, exact: Sequence[str]) -> np.ndarray:
+    """Integer code of each row's exact-matching stratum (all rows 0 when ``exact`` is empty)."""
+    if not exact:
+        return np.zeros(len(frame), dtype=np.int64)
+    missing = [c for c in exact if c not in frame.columns]
+    if missing:
+        raise MatchingError(
+            f"Exact-matching variables {missing} are not columns of the matching frame; "
+            "add them (index_year_band is derived from index_year) or change `exact`."
+        )
+    codes, _ = pd.MultiIndex.from_frame(frame[list(exact)].astype(str)).factorize()
+    return codes.astype(np.int64)

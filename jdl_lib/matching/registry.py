@@ -1,0 +1,45 @@
+"""Matching methods chosen by name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from jdl_lib.errors import MatchingError
+from jdl_lib.matching.base import BaseMatcher
+from jdl_lib.matching.nearest import NearestNeighborMatcher
+from jdl_lib.matching.radius import RadiusMatcher
+from jdl_lib.matching.result import MatchResult
+
+#: Matching methods by name (MatchIt's names where they exist).
+MATCHERS: dict[str, type[BaseMatcher]] = {
+    "nearest": NearestNeighborMatcher,
+    "radius": RadiusMatcher,
+}
+
+
+def get_matcher(method: str, **params: Any) -> BaseMatcher:
+    """Build a matcher by name; an unknown name lists the valid ones."""
+    try:
+        cls = MATCHERS[method]
+    except KeyError:
+        raise MatchingError(
+            f"Unknown matching method '{method}'; choose one of {sorted(MATCHERS)}."
+        ) from None
+    return cls(**params)
+
+
+def match(
+    frame: pd.DataFrame,
+    treat: np.ndarray | pd.Series,
+    method: str = "nearest",
+    propensity: np.ndarray | None = None,
+    **params: Any,
+) -> MatchResult:
+    """Match treated rows of ``frame`` to candidate controls and return the :class:`MatchResult`.
+
+    A one-call form of ``get_matcher(method, **params).fit(frame, treat).result_``.
+    """
+    return get_matcher(method, **params).fit(frame, np.asarray(treat), propensity=propensity).result_
