@@ -27,7 +27,7 @@ def make_raw_extract(n_people: int = 400, seed: int = 7) -> dict[str, pd.DataFra
     rng = np.random.default_rng(seed)
     end = np.datetime64(COVERAGE_END.isoformat(), "D")
     pid = np.arange(1, n_people + 1, dtype=np.int64)
-    dob = np.datetime64("1945-01-01") + rng.integers(0, 50 * 365, n_people).astype("timedelta64[D]")
+    dob = np.datetime64("1962-01-01") + rng.integers(0, 30 * 365, n_people).astype("timedelta64[D]")
     years = rng.integers(1990, 2012, n_people)
     serials = rng.choice(9_000_000, n_people, replace=False) + 1
     people = pd.DataFrame(
