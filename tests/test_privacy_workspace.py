@@ -1,4 +1,4 @@
-"""Run workspace and staged release: personal data is gone however a run ends; no half report looks complete."""
+"""Run workspace and staged release: personal data goes however a run ends; no half report looks complete."""
 
 from __future__ import annotations
 
