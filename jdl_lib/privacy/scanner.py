@@ -116,9 +116,17 @@ def identifiers_from_upload(upload_people: pd.DataFrame) -> Identifiers:
                 names.update({(*f, *s), (*s, *f)})
     dobs: set[tuple[int, int, int]] = set()
     if "date_of_birth" in upload_people.columns:
-        parsed = pd.to_datetime(
-            upload_people["date_of_birth"], errors="coerce", format="mixed", dayfirst=True
-        )
+        column = upload_people["date_of_birth"]
+        # ISO first: dayfirst parsing would read "1985-03-01" as 3 January.
+        parsed = pd.to_datetime(column, errors="coerce", format="ISO8601")
+        rest = column[parsed.isna() & column.notna()]
+        if len(rest):
+            parsed = pd.concat(
+                [
+                    parsed.dropna(),
+                    pd.to_datetime(rest.astype(str), errors="coerce", format="mixed", dayfirst=True),
+                ]
+            )
         dobs = {(d.year, d.month, d.day) for d in parsed.dropna()}
     pncs: set[tuple[int, int, str]] = set()
     if "pnc_id" in upload_people.columns:
