@@ -1,0 +1,295 @@
+"""The JDL's reoffending measures for the treated group against its weighted matched controls.
+
+Two inference methods, named on every estimate:
+
+* ``"cluster_robust"`` (default): weighted least squares of the outcome on treatment in the matched
+  sample, with standard errors clustered by matched set (``subclass``); the recipe MatchIt's
+  documentation gives for the ATT after matching (and, for sets that share controls, the merged
+  sets of :class:`~jdl_lib.matching.MatchResult` keep correlated rows in one cluster).
+* ``"moj_ttest"``: the MoJ's published convention, a two-sample (Welch) t-test of the treated mean
+  against the weighted comparison mean (JDL RAP code's "t-test" tabs; see
+  ``shared/reference/jdl_methodology.md`` section 5), so results can be set beside published reports.
+
+Small-number rules (RAP code, methodology section 6): a measure is not reported when its expected
+count in the treatment group is under 10; time to first reoffence is a headline only with at least
+30 treated reoffenders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+from scipy import stats
+from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
+
+from jdl_lib.errors import MatchingError
+from jdl_lib.matching.design import design_matrix
+from jdl_lib.matching.result import MatchResult
+
+#: Outcome column of each measure in the derived index-event frame.
+MEASURE_COLUMNS: dict[str, str] = {
+    "rate": "reoffended_1y",
+    "frequency": "reoffences_1y",
+    "time_to_reoffence": "days_to_first_reoffence",
+    "custody_on_reoffence": "first_reoffence_custody",
+}
+#: Measures computed among reoffenders only (both groups), weights renormalised within them.
+AMONG_REOFFENDERS = frozenset({"time_to_reoffence", "custody_on_reoffence"})
+#: Measures that are proportions (0-1 scale; the report multiplies by 100).
+BINARY_MEASURES = frozenset({"rate", "custody_on_reoffence"})
+METHODS = ("cluster_robust", "moj_ttest")
+MIN_EXPECTED_COUNT = 10
+MIN_REOFFENDERS_FOR_TIME = 30
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """One measure: group values, their difference (treated - control), CI, p-value, verdicts."""
+
+    measure: str
+    method: str
+    n_treated: int
+    n_control: int
+    n_control_effective: float
+    treated_value: float
+    control_value: float
+    difference: float
+    std_error: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    significant: bool
+    reported: bool
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class EffectsResult:
+    """All measures for one matched sample, with the settings that made them."""
+
+    estimates: tuple[Estimate, ...]
+    method: str
+    alpha: float
+    settings: Any = field(default_factory=lambda: MappingProxyType({}))
+
+    def table(self) -> pd.DataFrame:
+        """The estimates as a DataFrame, one row per measure."""
+        return pd.DataFrame([e.__dict__ for e in self.estimates]).set_index("measure")
+
+    def __getitem__(self, measure: str) -> Estimate:
+        for e in self.estimates:
+            if e.measure == measure:
+                return e
+        raise KeyError(measure)
+
+
+def _frame(matched: MatchResult | pd.DataFrame) -> pd.DataFrame:
+    frame = matched.matched if isinstance(matched, MatchResult) else matched
+    missing = [c for c in ("treat", "weights", "subclass") if c not in frame.columns]
+    if missing:
+        raise MatchingError(f"The matched frame lacks {missing}; pass a MatchResult or its `matched` frame.")
+    return frame
+
+
+def _cluster_robust(y: np.ndarray, t: np.ndarray, w: np.ndarray, groups: np.ndarray, alpha: float, x=None):
+    """WLS of y on treatment (and covariates), cluster-robust SE by matched set.
+
+    The CI and p-value use a t distribution with the residual degrees of freedom, as R's
+    ``lmtest::coeftest`` does with a ``sandwich::vcovCL`` matrix (the Lalonde reference).
+    """
+    cols = [np.ones_like(y), t] + ([] if x is None else [x])
+    design = np.column_stack(cols)
+    fit = sm.WLS(y, design, weights=w).fit(cov_type="cluster", cov_kwds={"groups": groups})
+    b, se = float(fit.params[1]), float(fit.bse[1])
+    df = len(y) - design.shape[1]
+    tcrit = stats.t.ppf(1 - alpha / 2, df)
+    p = float(2 * stats.t.sf(abs(b / se), df)) if se > 0 else float("nan")
+    return b, se, b - tcrit * se, b + tcrit * se, p
+
+
+def _moj_ttest(y_t: np.ndarray, y_c: np.ndarray, w_c: np.ndarray, alpha: float):
+    """Welch two-sample t-test, controls weighted (weights scaled to sum to the number of controls)."""
+    dt = DescrStatsW(y_t)
+    dc = DescrStatsW(y_c, weights=w_c * len(y_c) / w_c.sum())
+    cm = CompareMeans(dt, dc)
+    _, p, _ = cm.ttest_ind(usevar="unequal")
+    low, high = cm.tconfint_diff(alpha=alpha, usevar="unequal")
+    se = float(cm.std_meandiff_separatevar)
+    return float(dt.mean - dc.mean), se, float(low), float(high), float(p)
+
+
+def _reporting(measure: str, y_t: np.ndarray, n_reoffenders_t: int) -> tuple[bool, str]:
+    """Apply the MoJ small-number rules to one measure (treatment group counts)."""
+    if measure == "time_to_reoffence" and n_reoffenders_t < MIN_REOFFENDERS_FOR_TIME:
+        return False, (
+            f"fewer than {MIN_REOFFENDERS_FOR_TIME} reoffenders in the treatment group: "
+            "not a headline result (low numbers could mislead)"
+        )
+    if measure in BINARY_MEASURES:
+        k = float(y_t.sum())
+        if min(k, len(y_t) - k) < MIN_EXPECTED_COUNT:
+            return False, f"expected count under {MIN_EXPECTED_COUNT} in the treatment group"
+    elif measure == "frequency" and n_reoffenders_t < MIN_EXPECTED_COUNT:
+        return False, f"fewer than {MIN_EXPECTED_COUNT} reoffenders in the treatment group"
+    return True, ""
+
+
+def _measure_data(frame: pd.DataFrame, measure: str, columns: dict[str, str]) -> pd.DataFrame:
+    if measure not in columns:
+        raise MatchingError(f"Unknown measure '{measure}'; choose from {list(columns)}.")
+    col = columns[measure]
+    if col not in frame.columns:
+        raise MatchingError(f"Measure '{measure}' needs column '{col}' in the matched frame.")
+    if measure in AMONG_REOFFENDERS:
+        frame = frame[frame[MEASURE_COLUMNS["rate"]].astype(bool)]
+    return frame.dropna(subset=[col])
+
+
+def estimate_effects(
+    matched: MatchResult | pd.DataFrame,
+    measures: Sequence[str] = ("rate", "frequency", "time_to_reoffence", "custody_on_reoffence"),
+    method: str = "cluster_robust",
+    alpha: float = 0.05,
+    columns: dict[str, str] | None = None,
+) -> EffectsResult:
+    """Estimate the treatment-minus-control difference for each JDL measure (the ATT).
+
+    Why: these are the four headline measures of a JDL report (methodology section 2): one-year
+    proven reoffending rate (0-1), frequency (reoffences per person), days to first reoffence and
+    custody for the first reoffence (both among reoffenders). Significance is p <= alpha.
+
+    Parameters
+    ----------
+    matched : MatchResult or DataFrame
+        The matched sample with ``treat``, ``weights``, ``subclass`` and outcome columns.
+    measures : sequence of str
+        Names from ``MEASURE_COLUMNS``.
+    method : {"cluster_robust", "moj_ttest"}
+        Variance estimator (see module docstring).
+    alpha : float
+        1 - confidence level.
+    columns : dict, optional
+        Extra or replacement ``measure -> column`` names (e.g. another outcome for a check).
+    """
+    cols = {**MEASURE_COLUMNS, **(columns or {})}
+    if method not in METHODS:
+        raise MatchingError(f"Unknown inference method '{method}'; choose one of {list(METHODS)}.")
+    frame = _frame(matched)
+    n_reoff_t = (
+        int(frame.loc[frame["treat"] == 1, MEASURE_COLUMNS["rate"]].astype(bool).sum())
+        if MEASURE_COLUMNS["rate"] in frame.columns
+        else 0
+    )
+    out: list[Estimate] = []
+    for measure in measures:
+        data = _measure_data(frame, measure, cols)
+        t = data["treat"].to_numpy(dtype=float)
+        y = data[cols[measure]].to_numpy(dtype=float)
+        w = data["weights"].to_numpy(dtype=float)
+        is_t = t == 1
+        if is_t.sum() < 2 or (~is_t).sum() < 2:
+            out.append(_empty(measure, method, int(is_t.sum()), int((~is_t).sum())))
+            continue
+        w_c = w[~is_t]
+        treated_value = float(np.average(y[is_t], weights=w[is_t]))
+        control_value = float(np.average(y[~is_t], weights=w_c))
+        if method == "cluster_robust":
+            diff, se, low, high, p = _cluster_robust(y, t, w, data["subclass"].to_numpy(), alpha)
+        else:
+            diff, se, low, high, p = _moj_ttest(y[is_t], y[~is_t], w_c, alpha)
+        reported, note = _reporting(measure, y[is_t], n_reoff_t)
+        out.append(
+            Estimate(
+                measure=measure,
+                method=method,
+                n_treated=int(is_t.sum()),
+                n_control=int((~is_t).sum()),
+                n_control_effective=float(w_c.sum() ** 2 / (w_c**2).sum()),
+                treated_value=treated_value,
+                control_value=control_value,
+                difference=diff,
+                std_error=se,
+                ci_low=low,
+                ci_high=high,
+                p_value=p,
+                significant=bool(p <= alpha),
+                reported=reported,
+                note=note,
+            )
+        )
+    return EffectsResult(
+        estimates=tuple(out),
+        method=method,
+        alpha=alpha,
+        settings=MappingProxyType({"measures": tuple(measures), "method": method, "alpha": alpha}),
+    )
+
+
+def _empty(measure: str, method: str, n_t: int, n_c: int) -> Estimate:
+    nan = float("nan")
+    return Estimate(
+        measure,
+        method,
+        n_t,
+        n_c,
+        nan,
+        nan,
+        nan,
+        nan,
+        nan,
+        nan,
+        nan,
+        nan,
+        False,
+        False,
+        "too few people to estimate",
+    )
+
+
+def regression_adjusted_effect(
+    matched: MatchResult | pd.DataFrame,
+    covariates: Sequence[str],
+    measure: str = "rate",
+    alpha: float = 0.05,
+) -> Estimate:
+    """Doubly robust estimate: regression adjustment for the covariates within the matched sample.
+
+    Why: matching followed by outcome regression on the matched sample is consistent if either the
+    propensity model or the outcome model is right (Ho, Imai, King & Stuart 2007), so a matched
+    estimate that moves little under adjustment is not resting on residual imbalance. WLS of the
+    outcome on treatment plus covariates (a linear probability model for binary measures),
+    cluster-robust by matched set; the treatment coefficient is the estimate.
+    """
+    frame = _frame(matched)
+    data = _measure_data(frame, measure, MEASURE_COLUMNS)
+    x = design_matrix(data, covariates).to_numpy(dtype=float)
+    t = data["treat"].to_numpy(dtype=float)
+    y = data[MEASURE_COLUMNS[measure]].to_numpy(dtype=float)
+    w = data["weights"].to_numpy(dtype=float)
+    is_t = t == 1
+    diff, se, low, high, p = _cluster_robust(y, t, w, data["subclass"].to_numpy(), alpha, x=x)
+    w_c = w[~is_t]
+    treated_value = float(y[is_t].mean())
+    return Estimate(
+        measure=measure,
+        method="regression_adjusted",
+        n_treated=int(is_t.sum()),
+        n_control=int((~is_t).sum()),
+        n_control_effective=float(w_c.sum() ** 2 / (w_c**2).sum()),
+        treated_value=treated_value,
+        control_value=treated_value - diff,
+        difference=diff,
+        std_error=se,
+        ci_low=low,
+        ci_high=high,
+        p_value=p,
+        significant=bool(p <= alpha),
+        reported=True,
+        note="matched estimate adjusted for covariates (doubly robust)",
+    )
