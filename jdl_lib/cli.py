@@ -5,6 +5,8 @@ Library modules are imported inside the commands so that ``jdl --help`` stays fa
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 app = typer.Typer(
@@ -86,3 +88,39 @@ def store_info_cmd(store: str = typer.Option(..., "--store", help="DuckDB store 
     except JdlError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
+
+
+@app.command("scan-outputs")
+def scan_outputs_cmd(
+    paths: Annotated[list[str], typer.Argument(help="Output files or folders to scan.")],
+    upload: str = typer.Option(..., "--upload", help="The upload whose people must not appear."),
+) -> None:
+    """Check outputs for any name, date of birth, PNC ID or prison number in the upload (exit 1 if found)."""
+    from jdl_lib.errors import JdlError
+    from jdl_lib.intake.reader import read_cells
+    from jdl_lib.intake.validate import MAX_ROWS
+    from jdl_lib.privacy.scanner import assert_no_personal_data
+
+    try:
+        assert_no_personal_data(paths, read_cells(upload, max_rows=MAX_ROWS).cells)
+    except JdlError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    typer.echo("No personal data from the upload found.")
+
+
+@app.command("audit-verify")
+def audit_verify_cmd(
+    log: str = typer.Option(None, "--log", help="Audit log (default <lab dir>/audit.log)."),
+    lab: str = typer.Option(None, "--lab", help="Lab directory holding the secret (default $JDL_LAB_DIR)."),
+) -> None:
+    """Check that the audit log's hash chain is intact (exit 1 naming the first altered line)."""
+    from jdl_lib.errors import JdlError
+    from jdl_lib.privacy.audit import verify_audit_log
+
+    try:
+        n = verify_audit_log(log, directory=lab)
+    except JdlError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"Audit log intact: {n} record(s).")
