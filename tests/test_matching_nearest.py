@@ -40,7 +40,7 @@ def _brute_greedy(dist: np.ndarray, treat: np.ndarray, caliper: float | None) ->
         if not free:
             break
 
-        def key(c: int) -> tuple:
+        def key(c: int, t: int = t) -> tuple:
             left = (dist[c], c) < (dist[t], t)
             return (abs(dist[c] - dist[t]), 0 if left else 1, -c if left else c)
 

@@ -38,6 +38,7 @@ def overlap_plot(result: MatchResult) -> Figure:
     ax_before, ax_after = fig.subplots(1, 2, sharex=True)
     s = result.scores
     m = result.matched
+    bins = np.histogram_bin_edges(s["distance"], bins=30)
     for ax, frame, weights, title in (
         (ax_before, s, None, "all candidates"),
         (ax_after, m, "weights", "matched sample"),
