@@ -53,6 +53,7 @@ def overlap_plot(result: MatchResult) -> Figure:
             common_norm=False,
             element="step",
             fill=False,
+            bins=bins,
             ax=ax,
         )
         ax.set_title(title)
