@@ -1,5 +1,7 @@
 """Balance figures for the report and the workbench: a love plot and a propensity-overlap plot.
 
+Plain matplotlib (seaborn's histplot rejects explicit bins together with weights).
+
 Figures are built with ``matplotlib.figure.Figure`` (no pyplot global state), so they are safe to
 make in a notebook, a worker or a test.
 """
@@ -7,7 +9,6 @@ make in a notebook, a worker or a test.
 from __future__ import annotations
 
 import numpy as np
-import seaborn as sns
 from matplotlib.figure import Figure
 
 from jdl_lib.balance.stats import GOOD, REASONABLE, BalanceResult
@@ -43,19 +44,19 @@ def overlap_plot(result: MatchResult) -> Figure:
         (ax_before, s, None, "all candidates"),
         (ax_after, m, "weights", "matched sample"),
     ):
-        data = frame.assign(group=np.where(frame["treat"] == 1, "treated", "control"))
-        sns.histplot(
-            data=data,
-            x="distance",
-            hue="group",
-            weights=weights,
-            stat="density",
-            common_norm=False,
-            element="step",
-            fill=False,
-            bins=bins,
-            ax=ax,
-        )
+        for value, label, color in ((1, "treated", "black"), (0, "control", "grey")):
+            rows = frame["treat"] == value
+            w = None if weights is None else frame.loc[rows, weights]
+            ax.hist(
+                frame.loc[rows, "distance"],
+                bins=bins,
+                weights=w,
+                density=True,
+                histtype="step",
+                color=color,
+                label=label,
+            )
+        ax.legend(frameon=False)
         ax.set_title(title)
         ax.set_xlabel(f"{result.settings.get('distance', 'distance')} propensity score")
     fig.tight_layout()
