@@ -200,7 +200,7 @@ def simulate(rng: np.random.Generator, pop: Population, progress=None) -> Histor
         # Offences proved by this disposal: the first on o, extras (heavy-tailed count) up to d,
         # and a breach when the first offence was committed during a court order or licence.
         breach = (o <= order_end[pid]) & (rng.random(m_people) < 0.3)
-        m = 1 + rng.negative_binomial(0.6, 0.6 / (0.6 + 0.55), m_people) + breach
+        m = 1 + rng.negative_binomial(0.6, 0.6 / (0.6 + 1.2), m_people) + breach
         starts = np.cumsum(m) - m
         owner = np.repeat(np.arange(m_people), m)
         pos = np.arange(owner.size) - starts[owner]
