@@ -124,3 +124,76 @@ def audit_verify_cmd(
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
     typer.echo(f"Audit log intact: {n} record(s).")
+
+
+@app.command("synth")
+def synth_cmd(
+    people: int = typer.Option(300_000, "--people", help="Number of people on the synthetic offender index."),
+    seed: int = typer.Option(2013, "--seed", help="Random seed (same seed and size: identical store)."),
+    store: str = typer.Option(
+        "data/national.duckdb", "--store", help="DuckDB store file to create or replace."
+    ),
+    parquet: str = typer.Option(
+        "", "--parquet", help="Also export the raw tables as Parquet into this folder."
+    ),
+) -> None:
+    """Build the synthetic national database (truth table written beside the store)."""
+    from jdl_lib.errors import JdlError
+    from jdl_lib.synth import build_synthetic_store
+
+    try:
+        result = build_synthetic_store(store, people, seed, progress=True)
+        if parquet:
+            from jdl_lib.store import export_national
+
+            export_national(store, parquet)
+    except (JdlError, ValueError) as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    counts = ", ".join(f"{n:,} {t}" for t, n in result.row_counts.items())
+    typer.echo(f"Synthetic store {store}: {counts}; content hash {result.content_hash[:16]}.")
+
+
+@app.command("synth-cohort")
+def synth_cohort_cmd(
+    store: str = typer.Option(
+        "data/national.duckdb", "--store", help="Synthetic store built by `jdl synth`."
+    ),
+    n: int = typer.Option(1000, "--n", help="Number of people in the organisation's cohort."),
+    setting: str = typer.Option("custody", "--setting", help="custody or community."),
+    index_from: str = typer.Option("2008-01-01", "--from", help="First index date sampled (YYYY-MM-DD)."),
+    index_to: str = typer.Option("2010-12-31", "--to", help="Last index date sampled (YYYY-MM-DD)."),
+    effect: float = typer.Option(-0.05, "--effect", help="Planted change in the one-year reoffending rate."),
+    selection: str = typer.Option("higher_risk", "--selection", help="higher_risk, lower_risk or random."),
+    strength: float = typer.Option(1.0, "--strength", help="How strongly selection leans on risk."),
+    seed: int = typer.Option(7, "--seed", help="Random seed of the cohort."),
+    out: str = typer.Option("outputs/cohort_demo", "--out", help="Folder for upload, answer key and truth."),
+) -> None:
+    """Draw a charity cohort with a planted effect: upload (CSV+XLSX), answer key and truth.json."""
+    from datetime import date
+
+    from jdl_lib.errors import JdlError
+    from jdl_lib.synth import make_cohort, write_cohort
+
+    try:
+        start, end = date.fromisoformat(index_from), date.fromisoformat(index_to)
+    except ValueError:
+        typer.echo("--from and --to must be ISO dates (YYYY-MM-DD).", err=True)
+        raise typer.Exit(2) from None
+    try:
+        cohort = make_cohort(
+            store,
+            n,
+            setting,
+            start,
+            end,
+            selection=selection,
+            selection_strength=strength,
+            effect_rate=effect,
+            seed=seed,
+        )
+        paths = write_cohort(cohort, out)
+    except (JdlError, ValueError, FileNotFoundError) as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"Wrote {len(cohort.upload)} upload rows and the answer key to {paths['upload_csv'].parent}")
