@@ -197,3 +197,17 @@ def synth_cohort_cmd(
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
     typer.echo(f"Wrote {len(cohort.upload)} upload rows and the answer key to {paths['upload_csv'].parent}")
+
+
+@app.command("power")
+def power_cmd(
+    people: int = typer.Option(..., "--people", help="People expected in the treatment group."),
+    baseline: float = typer.Option(..., "--baseline", help="Expected rate without the service (0-1)."),
+    alpha: float = typer.Option(0.05, "--alpha", help="Two-sided significance level."),
+    power: float = typer.Option(0.8, "--power", help="Power."),
+) -> None:
+    """Smallest fall in the one-year reoffending rate a cohort of this size could show."""
+    from jdl_lib.power import minimum_detectable_difference
+
+    mdd = minimum_detectable_difference(people, baseline, alpha=alpha, power=power)
+    typer.echo(f"minimum detectable difference: {100 * mdd:.1f} percentage points")
