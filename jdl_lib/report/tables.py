@@ -1,0 +1,184 @@
+"""The report's tables, built from a results dict (aggregates only) and formatted for reading.
+
+Each function returns a DataFrame of display strings; :func:`to_html` renders it with the report's classes.
+Rounding happens here (and in ``text.py``) only: results.json keeps exact values.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from jdl_lib.report.text import measure, pct, scaled, whole
+
+
+def _value(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit == "proportion":
+        return pct(value)
+    if unit == "per_person":
+        return f"{value:.2f}"
+    return whole(value)
+
+
+def _difference(row: dict[str, Any]) -> str:
+    if not row["reported"] or row["difference"] is None:
+        return "not reported"
+    unit = row["unit"]
+    if unit == "per_person":
+        return f"{row['difference']:+.2f} ({row['ci_low']:+.2f} to {row['ci_high']:+.2f})"
+    points = " pts" if unit == "proportion" else ""
+    d, lo, hi = (scaled(row[k], unit) for k in ("difference", "ci_low", "ci_high"))
+    sign = "+" if d > 0 and whole(d) != "0" else ""
+    return f"{sign}{whole(d)}{points} ({whole(lo)} to {whole(hi)})"
+
+
+def to_html(frame: pd.DataFrame, caption: str = "") -> str:
+    """A table as HTML with the report's CSS class; no index column."""
+    cap = f"<caption>{caption}</caption>" if caption else ""
+    body = frame.to_html(index=False, classes="jdl-table", border=0, escape=True, na_rep="-")
+    return body.replace(
+        '<table border="0" class="dataframe jdl-table">', f'<table class="jdl-table">{cap}', 1
+    )
+
+
+def attrition_table(results: dict[str, Any]) -> pd.DataFrame:
+    """Stage-by-stage attrition: people left, lost at the stage, share of those submitted, and why."""
+    a = results["attrition"]
+    rows = []
+    for stage in a["stages"]:
+        reasons = "; ".join(
+            f"{r['reason']} ({r['count']:,})" if r["count"] is not None else r["reason"]
+            for r in stage["reasons"]
+        )
+        rows.append(
+            {
+                "Stage": stage["label"],
+                "People": f"{stage['count']:,}",
+                "Lost": f"{stage['lost']:,}" if stage["lost"] else "",
+                "% of submitted": pct(stage["count"] / a["submitted"]) if a["submitted"] else "-",
+                "Why lost": reasons,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def profile_table(results: dict[str, Any]) -> pd.DataFrame:
+    """The treated group beside the weighted matched controls; suppressed cells show '<5' and '-'."""
+    threshold = results["settings"]["disclosure"]["cell_threshold"]
+    rows, last = [], None
+    for r in results["profile"]:
+        rows.append(
+            {
+                "Characteristic": r["variable"] if r["variable"] != last else "",
+                "Group": r["level"],
+                "Treated (n)": f"<{threshold}" if r["suppressed"] else f"{r['treated_n']:,}",
+                "Treated %": pct(r["treated_pct"]),
+                "Matched controls %": pct(r["control_pct"]),
+            }
+        )
+        last = r["variable"]
+    return pd.DataFrame(rows)
+
+
+def balance_table(results: dict[str, Any]) -> pd.DataFrame:
+    """Standardised mean differences before and after matching, variance ratio and verdict per covariate."""
+    return pd.DataFrame(
+        {
+            "Characteristic": c["covariate"].replace("_", " "),
+            "SMD before": f"{c['smd_before']:+.3f}",
+            "SMD after": f"{c['smd_after']:+.3f}",
+            "Variance ratio": "-" if c["variance_ratio"] is None else f"{c['variance_ratio']:.2f}",
+            "Verdict": c["verdict"],
+        }
+        for c in results["balance"]["covariates"]
+    )
+
+
+def outcomes_table(results: dict[str, Any]) -> pd.DataFrame:
+    """All measures: group sizes, group values, difference with 95% CI, p-value, significance."""
+    return pd.DataFrame(
+        {
+            "Measure": r["label"],
+            "Treated n": f"{r['n_treated']:,}",
+            "Control n": f"{r['n_control']:,}",
+            "Treated": _value(r["treated_value"], r["unit"]),
+            "Control": _value(r["control_value"], r["unit"]),
+            "Difference (95% CI)": _difference(r),
+            "p-value": "-" if r["p_value"] is None or not r["reported"] else f"{r['p_value']:.3f}",
+            "Significant?": ("Yes" if r["significant"] else "No") if r["reported"] else "-",
+        }
+        for r in results["outcomes"]
+    )
+
+
+def checks_table(results: dict[str, Any]) -> pd.DataFrame:
+    """Robustness, sensitivity and power figures for the headline measure, one row each."""
+    rows = []
+    for r in results["robustness"]:
+        row = {**measure(results, r["measure"]), "difference": r["estimate"], "ci_low": r["ci_low"]}
+        row.update(ci_high=r["ci_high"], reported=True)
+        rows.append({"Check": f"{r['method']} estimate ({row['label'].lower()})", "Result": _difference(row)})
+    s = results["sensitivity"]
+    if s["e_value"] is not None:
+        ci = f"; for the confidence limit nearest no effect: {s['e_value_ci']:.2f}" if s["e_value_ci"] else ""
+        rows.append(
+            {
+                "Check": "E-value (strength of hidden bias that could explain it away)",
+                "Result": f"{s['e_value']:.2f}{ci}",
+            }
+        )
+    if s.get("rosenbaum_gamma") is not None:
+        rows.append(
+            {
+                "Check": "Rosenbaum bounds: Γ at which significance is lost",
+                "Result": f"{s['rosenbaum_gamma']:.2f}",
+            }
+        )
+    p = results["power"]
+    rows.append(
+        {
+            "Check": f"Minimum detectable difference ({whole(p['power'] * 100)}% power, "
+            f"{whole(p['alpha'] * 100)}% significance)",
+            "Result": f"{p['mdd'] * 100:.1f} percentage points with {p['n_treated']:,} people",
+        }
+    )
+    if p["people_needed"] is not None:
+        rows.append(
+            {"Check": "People needed to detect the observed difference", "Result": f"{p['people_needed']:,}"}
+        )
+    return pd.DataFrame(rows)
+
+
+def annex_table(results: dict[str, Any]) -> pd.DataFrame:
+    """Method annex: data source and version, matching specification, software versions, run id."""
+    m, s, run, store = results["settings"]["matching"], results["settings"], results["run"], results["store"]
+    caliper = (
+        f"{m['caliper']} SD of the logit of the propensity score" if m["std_caliper"] else str(m["caliper"])
+    )
+    items = {
+        "Request": results["request"]["request_id"],
+        "Run id": run["run_id"],
+        "Run started / finished": f"{run['started_at']} / {run['finished_at']}",
+        "Data source": store["source"],
+        "Data imported / content hash": f"{store['imported_at']} / {store['content_hash']}",
+        "Data complete to": store["coverage_end"],
+        "Setting": results["request"]["setting"],
+        "Propensity model": f"{m['propensity_model']} (estimand {m['estimand']})",
+        "Matching": f"{m['method']} neighbour, ratio 1:{m['ratio']}, "
+        f"{'with' if m['replace'] else 'without'} replacement, caliper {caliper}",
+        "Exact matching on": ", ".join(m["exact"]) or "none",
+        "Covariates": ", ".join(c.replace("_", " ") for c in m["covariates"]),
+        "Balance statistic": f"standardised mean difference ({results['balance']['sd_convention']}); "
+        f"threshold {results['balance']['threshold']}",
+        "Comparison method": s["comparison"].replace("_", " "),
+        "Significance level": str(s["alpha"]),
+        "Disclosure control": f"at least {s['disclosure']['min_group']} people; cells below "
+        f"{s['disclosure']['cell_threshold']} suppressed",
+        "Random seed": str(run["seed"]),
+        "Software": ", ".join(f"{k} {v}" for k, v in sorted(run["software"].items()))
+        + f"; jdl {run['code_version']}",
+    }
+    return pd.DataFrame({"Item": list(items), "Value": list(items.values())})
