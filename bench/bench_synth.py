@@ -35,7 +35,8 @@ def main() -> None:
         print(f"  {stage:<22}{secs:>10.1f} s")
     print(f"total: {seconds:.1f} s (target {TARGET_SECONDS:.0f} s, ratio {seconds / TARGET_SECONDS:.2f})")
     print(
-        f"peak RSS: {peak_gib:.2f} GiB (target {TARGET_RSS_GIB:.0f} GiB, ratio {peak_gib / TARGET_RSS_GIB:.2f})"
+        f"peak RSS: {peak_gib:.2f} GiB "
+        f"(target {TARGET_RSS_GIB:.0f} GiB, ratio {peak_gib / TARGET_RSS_GIB:.2f})"
     )
     print(f"content hash: {result.content_hash[:16]}")
 
