@@ -44,7 +44,10 @@ class ReportPaths:
 def export_html(notebook: Path) -> str:
     """Export an executed notebook's outputs (no code, no prompts) with the jdl template and CSS."""
     exporter = HTMLExporter(
-        extra_template_basedirs=[str(TEMPLATES)], template_name="jdl", exclude_input=True, exclude_input_prompt=True
+        extra_template_basedirs=[str(TEMPLATES)],
+        template_name="jdl",
+        exclude_input=True,
+        exclude_input_prompt=True,
     )
     exporter.exclude_output_prompt = True
     css = (TEMPLATES / "jdl" / "report.css").read_text(encoding="utf-8")
@@ -95,8 +98,8 @@ def render_report(
         )
     except papermill.PapermillExecutionError as exc:
         raise ReportError(
-            f"report notebook failed in cell {exc.exec_count} ({exc.ename}); the executed notebook is kept at "
-            f"{executed} for inspection, and no report was exported"
+            f"report notebook failed in cell {exc.exec_count} ({exc.ename}); the executed notebook is kept "
+            f"at {executed} for inspection, and no report was exported"
         ) from None
     log.info("exporting HTML and PDF to %s", out_dir)
     html.write_text(export_html(executed), encoding="utf-8")
