@@ -211,3 +211,36 @@ def power_cmd(
 
     mdd = minimum_detectable_difference(people, baseline, alpha=alpha, power=power)
     typer.echo(f"minimum detectable difference: {100 * mdd:.1f} percentage points")
+
+
+@app.command("check-spec")
+def check_spec_cmd(
+    params: str = typer.Argument(..., help="Parameter file, e.g. parameters/demo.yaml."),
+) -> None:
+    """Check a request parameter file and list every problem at once."""
+    from jdl_lib.errors import SpecError
+    from jdl_lib.spec import load_spec
+
+    try:
+        spec = load_spec(params)
+    except SpecError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{spec.request_id}: valid ({spec.setting}, {len(spec.outcomes)} outcomes, seed {spec.seed})")
+
+
+@app.command("report")
+def report_cmd(
+    results: str = typer.Argument(..., help="A results.json written by a run."),
+    out: str = typer.Option(..., "--out", help="Folder for report.ipynb, report.html and report.pdf."),
+) -> None:
+    """Render the report notebook on a results.json and export it to HTML and PDF."""
+    from jdl_lib.errors import JdlError
+    from jdl_lib.report.render import render_report
+
+    try:
+        paths = render_report(results, out)
+    except JdlError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"Wrote {paths.html} and {paths.pdf}")
