@@ -94,6 +94,9 @@ def _stage(con: duckdb.DuckDBPyConnection, source_dir: Path) -> tuple[set[str], 
         try:
             con.execute(f"CREATE TEMP VIEW {view} AS SELECT * FROM {reader}")
             missing = checks.check_columns(con, t, view)
+            if not missing:
+                values = checks.check_values(con, t, view)
+                con.execute(f"CREATE TABLE {q(t.name)} AS {checks.typed_select(t, view)}")
         except duckdb.Error as exc:
             # DuckDB's message may quote a line of the file (personal data): name the error class only.
             problems.append(
@@ -112,8 +115,7 @@ def _stage(con: duckdb.DuckDBPyConnection, source_dir: Path) -> tuple[set[str], 
         extra = {r[0] for r in con.execute(f"DESCRIBE {view}").fetchall()} - set(t.column_names)
         if extra:
             logger.info("%s: ignoring %d column(s) outside the contract", t.name, len(extra))
-        problems += checks.check_values(con, t, view)
-        con.execute(f"CREATE TABLE {q(t.name)} AS {checks.typed_select(t, view)}")
+        problems += values
         con.execute(f"DROP VIEW {view}")
         loaded.add(t.name)
     return loaded, problems
@@ -227,6 +229,9 @@ def import_national(
     tmp = store_path.with_name(f".{store_path.name}.building-{uuid.uuid4().hex[:8]}")
     try:
         con = duckdb.connect(str(tmp))
+        # DuckDB 2.0 pushes TRY_CAST into the CSV reader, which then raises on the first bad value
+        # (quoting the whole line) instead of returning null; keep casts out of the reader.
+        con.execute("SET disabled_optimizers = 'type_pushdown'")
         try:
             logger.info("importing national extract from %s", source_dir)
             loaded, problems = _stage(con, source_dir)

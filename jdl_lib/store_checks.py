@@ -176,14 +176,19 @@ def check_unique(con: duckdb.DuckDBPyConnection, t: schema.Table) -> list[Violat
         if not (col.unique or col.name == t.primary_key):
             continue
         c = q(col.name)
-        n, ex = _count_examples(
-            con,
-            f"SELECT count(*), min({pk}::VARCHAR, {N_EXAMPLES}) FROM {q(t.name)} "
-            f"WHERE {c} IN (SELECT {c} FROM {q(t.name)} WHERE {c} IS NOT NULL "
-            f"GROUP BY {c} HAVING count(*) > 1)",
+        is_pk = col.name == t.primary_key
+        dups = (
+            f"SELECT {c} AS k, count(*) AS n FROM {q(t.name)} WHERE {c} IS NOT NULL GROUP BY {c} HAVING n > 1"
         )
+        if is_pk:  # the repeated keys themselves are the examples
+            sql = f"SELECT coalesce(sum(n), 0), min(k::VARCHAR, {N_EXAMPLES}) FROM ({dups})"
+        else:  # never quote the (possibly personal) value: quote the rows' primary keys
+            sql = (
+                f"SELECT count(*), min({pk}::VARCHAR, {N_EXAMPLES}) FROM {q(t.name)} "
+                f"WHERE {c} IN (SELECT k FROM ({dups}))"
+            )
+        n, ex = _count_examples(con, sql)
         if n:
-            is_pk = col.name == t.primary_key
             out.append(
                 Violation(
                     t.name,

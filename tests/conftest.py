@@ -184,3 +184,19 @@ def national_store(raw_extract: dict[str, pd.DataFrame], tmp_path_factory: pytes
         coverage_end=COVERAGE_END,
     )
     return store
+
+
+@pytest.fixture
+def store_from_tables(tmp_path: Path):
+    """Factory: import a dict of raw tables (Parquet) into a fresh store and return its path."""
+    from jdl_lib.store import import_national
+
+    def build(tables: dict[str, pd.DataFrame], name: str = "national.duckdb") -> Path:
+        extract = write_extract(tables, tmp_path / f"extract-{name}")
+        store = tmp_path / name
+        import_national(
+            extract, store, source="hand-built test", coverage_start=COVERAGE_START, coverage_end=COVERAGE_END
+        )
+        return store
+
+    return build
