@@ -97,7 +97,7 @@ def test_poor_balance_and_small_sample_caveats() -> None:
     assert text.caveats(good) == []
     poor = example_results("inconclusive", balance="poor")
     notes = text.caveats(poor)
-    assert any("age_at_first_contact, previous_offences, copas_rate" in n for n in notes)
+    assert any("age at first contact, previous offences, copas rate" in n for n in notes)
     assert any(n.startswith("With 72 people, only a difference of about 18 percentage points") for n in notes)
     assert any("fewer than 30 reoffenders" in n for n in notes)
     assert any("fully comparable" in s for s in text.cannot_say(poor))

@@ -97,7 +97,7 @@ def profile(results: dict[str, Any]) -> str:
 def balance(results: dict[str, Any]) -> str:
     """Section 5 (text part): balance verdict and table."""
     b = results["balance"]
-    out = text.unbalanced(results)
+    out = [c.replace("_", " ") for c in text.unbalanced(results)]
     verdict = f"Balance verdict: {b['verdict']}. " + (
         f"All characteristics are within the {b['threshold']} SMD threshold after matching."
         if not out

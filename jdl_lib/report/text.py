@@ -161,7 +161,7 @@ def caveats(results: dict[str, Any]) -> list[str]:
     """Cautions the reader must see: poor balance, a small group, measures withheld for low numbers."""
     notes = []
     if results["balance"]["verdict"] == "poor":
-        names = ", ".join(unbalanced(results)) or "several characteristics"
+        names = ", ".join(c.replace("_", " ") for c in unbalanced(results)) or "several characteristics"
         notes.append(
             "The matched control group is not similar enough to the people who received the service on: "
             f"{names}. The results should be treated with caution, because these differences could explain "
