@@ -13,7 +13,6 @@ sentence date for a community order or suspended sentence.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 from datetime import date
 
@@ -345,15 +344,11 @@ def _run(
         + f", {_ogrs_sql()} AS ogrs_score, "
         + ", ".join(FEATURE_COLUMNS[23:]),
     )
-    con = store.connection
-    for name, frame in frames.items():
-        con.register(name, frame)
-    try:
-        out = con.execute(sql, {"coverage_end": store.provenance.coverage_end, **params}).df()
-    finally:
-        for name in frames:
-            con.unregister(name)
-    return out
+    # A cursor of its own keeps the registered id frames and the result off the shared connection.
+    with store.connection.cursor() as con:
+        for name, frame in frames.items():
+            con.register(name, frame)
+        return con.execute(sql, {"coverage_end": store.provenance.coverage_end, **params}).df()
 
 
 def index_event_features(
@@ -393,7 +388,7 @@ def index_event_features(
     params: dict[str, object] = {}
     frames: dict[str, pd.DataFrame] = {}
     if disposal_ids is not None:
-        name = f"__jdl_ids_{uuid.uuid4().hex[:8]}"
+        name = "__jdl_ids"
         frames[name] = pd.DataFrame({"disposal_id": pd.array(list(disposal_ids), dtype="int64")})
         where.append(f"disposal_id IN (SELECT disposal_id FROM {name})")
     if setting is not None:
@@ -427,7 +422,7 @@ def candidate_pool(
     _check_setting(setting)
     if index_from > index_to:
         raise ValueError("index_from is after index_to; give a window whose start precedes its end.")
-    name = f"__jdl_excl_{uuid.uuid4().hex[:8]}"
+    name = "__jdl_excluded"
     frames = {name: pd.DataFrame({"person_id": pd.array(list(exclude_person_ids), dtype="int64")})}
     where = [
         "setting = $setting",
