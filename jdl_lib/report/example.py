@@ -149,7 +149,7 @@ def example_results(
             "smd_before": float(b),
             "smd_after": float(a),
             "variance_ratio": float(np.exp(rng.normal(0, 0.08))),
-            "verdict": "good" if abs(a) < 0.05 else "acceptable" if abs(a) < 0.1 else "poor",
+            "verdict": "good" if abs(a) < 0.05 else "reasonable" if abs(a) < 0.1 else "poor",
         }
         for name, b, a in zip(_COVARIATES, smd_before, smd_after, strict=True)
     ]
@@ -218,8 +218,6 @@ def example_results(
         },
         "run": {
             "run_id": f"example-{kind}-{seed}",
-            "started_at": "2025-01-01T09:00:00+00:00",
-            "finished_at": "2025-01-01T09:04:10+00:00",
             "code_version": "0.1.0",
             "software": {"python": "3.11", "numpy": np.__version__},
             "seed": seed,

@@ -63,6 +63,7 @@ def render_report(
     out_dir: str | Path,
     notebook: str | Path = NOTEBOOK,
     kernel: str = "python3",
+    report_date: str = "",
 ) -> ReportPaths:
     """Run the report notebook on ``results_path`` and write report.ipynb, report.html and report.pdf.
 
@@ -74,6 +75,8 @@ def render_report(
         Folder for the outputs (``outputs/<request-id>``).
     notebook, kernel
         The report notebook and the Jupyter kernel to execute it with.
+    report_date
+        The date printed under the title (kept out of results.json so that file is reproducible).
 
     Raises
     ------
@@ -91,7 +94,7 @@ def render_report(
         papermill.execute_notebook(
             str(notebook),
             str(executed),
-            parameters={"results_path": str(results_path)},
+            parameters={"results_path": str(results_path), "report_date": report_date},
             kernel_name=kernel,
             cwd=str(out_dir),
             progress_bar=False,

@@ -26,7 +26,7 @@ MEASURES: dict[str, tuple[str, str]] = {
     "days_to_first_reoffence": ("Days to first proven reoffence (reoffenders)", "days"),
     "first_reoffence_custody": ("Custody for first proven reoffence (reoffenders)", "proportion"),
 }
-BALANCE_VERDICTS = ("good", "acceptable", "poor")
+BALANCE_VERDICTS = ("good", "reasonable", "poor")
 
 
 class ResultsError(JdlError):
@@ -68,8 +68,6 @@ SCHEMA: dict[str, Any] = _obj(
         "run": _obj(
             {
                 "run_id": _STR,
-                "started_at": _STR,
-                "finished_at": _STR,
                 "code_version": _STR,
                 "software": {"type": "object", "additionalProperties": _STR},
                 "seed": _INT,

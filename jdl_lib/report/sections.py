@@ -22,14 +22,15 @@ def _p(sentence: str, css: str = "") -> str:
     return f"<p{cls}>{escape(sentence)}</p>"
 
 
-def title(results: dict[str, Any]) -> str:
-    """Report title, organisation and run date."""
+def title(results: dict[str, Any], report_date: str = "") -> str:
+    """Report title, organisation and the date the report was produced (not part of results.json, so that
+    results.json is identical, byte for byte, for the same inputs and seed)."""
     req = results["request"]
     return (
         f"<header class='title'><p class='kicker'>Justice Data Lab analysis</p>"
         f"<h1>Reoffending behaviour after {escape(req['intervention']['name'])}</h1>"
         f"<p class='org'>{escape(req['organisation'])} &middot; request {escape(req['request_id'])} &middot; "
-        f"{escape(results['run']['finished_at'][:10])}</p></header>"
+        f"{escape(report_date)}</p></header>"
     )
 
 

@@ -161,7 +161,6 @@ def annex_table(results: dict[str, Any]) -> pd.DataFrame:
     items = {
         "Request": results["request"]["request_id"],
         "Run id": run["run_id"],
-        "Run started / finished": f"{run['started_at']} / {run['finished_at']}",
         "Data source": store["source"],
         "Data imported / content hash": f"{store['imported_at']} / {store['content_hash']}",
         "Data complete to": store["coverage_end"],

@@ -1,0 +1,312 @@
+"""Turn the stage results of one request into the aggregates of results.json.
+
+This is the only place where person-level frames (the matched sample) become report figures, so every
+disclosure rule that applies to a figure is applied here: small profile cells and small attrition reasons
+are suppressed (with secondary suppression) by :func:`jdl_lib.privacy.suppress_table`, propensity-score
+histograms keep only bins with enough treated people, and nothing but counts, shares, means and model
+statistics leaves. Numbers are kept exact; rounding is the report's job.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from jdl_lib.balance.stats import BalanceResult
+from jdl_lib.errors import DisclosureError, MatchingError
+from jdl_lib.matching.result import MatchResult
+from jdl_lib.outcomes import EffectsResult, Estimate
+from jdl_lib.power import minimum_detectable_difference, people_needed
+from jdl_lib.privacy import suppress_table
+from jdl_lib.report.results import MEASURES
+from jdl_lib.sensitivity import e_value, rosenbaum_gamma
+
+#: results.json measure key -> the outcome estimator's measure name.
+ESTIMATOR_MEASURES: dict[str, str] = {
+    "reoffended_1y": "rate",
+    "reoffences_1y": "frequency",
+    "days_to_first_reoffence": "time_to_reoffence",
+    "first_reoffence_custody": "custody_on_reoffence",
+}
+#: Balance is judged "good" below 5% and "poor" above 10% (|SMD|): the report's threshold line.
+BALANCE_THRESHOLD = 0.10
+OVERLAP_BINS = 20
+
+_AGE_BANDS = (
+    [0, 18, 21, 25, 30, 40, 50, 200],
+    ["Under 18", "18-20", "21-24", "25-29", "30-39", "40-49", "50+"],
+)
+_PREVIOUS_BANDS = ([-1, 0, 2, 6, 10, 20, 10**9], ["0", "1-2", "3-6", "7-10", "11-20", "21+"])
+_DISPOSAL_LABELS = {
+    "community_order": "Community order",
+    "suspended_sentence": "Suspended sentence order",
+    "fine": "Fine",
+    "discharge": "Discharge",
+    "caution": "Caution",
+}
+
+
+def _profile_levels(frame: pd.DataFrame) -> dict[str, pd.Series]:
+    """The report's profile variables as labelled categories, one Series per variable."""
+    custody_label = np.where(
+        frame["sentence_length_days"] < 365, "Custody, under 12 months", "Custody, 12 months or more"
+    )
+    disposal = (
+        frame["disposal_type"].map(_DISPOSAL_LABELS).where(frame["disposal_type"] != "custody", custody_label)
+    )
+    yes_no = {True: "Yes", False: "No"}
+    return {
+        "Age band": pd.cut(frame["age_at_index"], _AGE_BANDS[0], labels=_AGE_BANDS[1], right=False).astype(
+            str
+        ),
+        "Gender": frame["gender"].map({"M": "Male", "F": "Female"}),
+        "Ethnicity": frame["ethnicity"].astype(str),
+        "Index offence group": frame["index_offence_group"].str.replace("_", " ").str.capitalize(),
+        "Previous offences": pd.cut(
+            frame["previous_offences"], _PREVIOUS_BANDS[0], labels=_PREVIOUS_BANDS[1]
+        ).astype(str),
+        "Index disposal": disposal.astype(str),
+        "Employed in the year before": frame["employed_year_before"].astype(bool).map(yes_no),
+        "On benefit in the year before": frame["on_benefit_year_before"].astype(bool).map(yes_no),
+    }
+
+
+def profile_section(match: MatchResult, threshold: int) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """Profile of the matched treatment group beside the weighted matched controls, small cells suppressed.
+
+    Returns the profile rows and the list of suppressed cells. Counts of 1 to ``threshold - 1`` treated
+    people are hidden together with enough other levels of the same variable that they cannot be recovered
+    from the group total; the shares of a hidden cell are hidden with it.
+    """
+    m = match.matched
+    treated, controls = m[m["treat"] == 1], m[m["treat"] == 0]
+    w = controls["weights"].to_numpy(dtype=float)
+    levels_t, levels_c = _profile_levels(treated), _profile_levels(controls)
+    rows = []
+    for variable, values in levels_t.items():
+        counts = values.value_counts()
+        control_share = pd.Series(w, index=levels_c[variable].to_numpy()).groupby(level=0).sum() / w.sum()
+        order = sorted(set(counts.index) | set(control_share.index), key=_level_order(variable))
+        for level in order:
+            rows.append(
+                {
+                    "variable": variable,
+                    "level": str(level),
+                    "treated_n": int(counts.get(level, 0)),
+                    "control_share": float(control_share.get(level, 0.0)),
+                }
+            )
+    table = pd.DataFrame(rows)
+    hidden = pd.concat(
+        [_hidden_counts(group["treated_n"], threshold) for _, group in table.groupby("variable", sort=False)]
+    ).reindex(table.index)
+    n_t = len(treated)
+    out, suppressed = [], []
+    for i, row in table.iterrows():
+        if hidden[i]:
+            suppressed.append({"table": "profile", "item": f"{row['variable']}: {row['level']}"})
+        out.append(
+            {
+                "variable": row["variable"],
+                "level": row["level"],
+                "treated_n": None if hidden[i] else int(row["treated_n"]),
+                "treated_pct": None if hidden[i] else float(row["treated_n"] / n_t),
+                "control_pct": None if hidden[i] else float(row["control_share"]),
+                "suppressed": bool(hidden[i]),
+            }
+        )
+    return out, suppressed
+
+
+def _hidden_counts(counts: pd.Series, threshold: int) -> pd.Series:
+    """Which of the counts of one breakdown (summing to a published total) must be hidden.
+
+    A breakdown with a single category needs nothing hidden (its count is the published total). When
+    no pattern of suppression can protect the small cells, the whole breakdown is hidden.
+    """
+    if len(counts) < 2:
+        return pd.Series(False, index=counts.index)
+    table = pd.DataFrame({"n": counts})
+    try:
+        return suppress_table(table, ["n"], threshold=threshold, totals="columns").table["n"].isna()
+    except DisclosureError:
+        return pd.Series(True, index=counts.index)
+
+
+def _level_order(variable: str):
+    """Sort key keeping banded levels in their natural order and other levels alphabetical."""
+    bands = {"Age band": _AGE_BANDS[1], "Previous offences": _PREVIOUS_BANDS[1]}.get(variable)
+    if bands is None:
+        return lambda level: (0, str(level))
+    return lambda level: (bands.index(level) if level in bands else len(bands), str(level))
+
+
+def balance_section(balance: BalanceResult) -> dict[str, Any]:
+    """Standardised differences before and after matching, the SD convention named, and the verdict."""
+    table = balance.table
+    covariates = [
+        {
+            "covariate": str(r.variable),
+            "smd_before": float(r.smd_before),
+            "smd_after": float(r.smd_after),
+            "variance_ratio": None if pd.isna(r.var_ratio_after) else float(r.var_ratio_after),
+            "verdict": str(r.verdict_after),
+        }
+        for r in table.itertuples()
+    ]
+    return {
+        "sd_convention": balance.sd_description,
+        "threshold": BALANCE_THRESHOLD,
+        "verdict": balance.overall_after,
+        "covariates": covariates,
+    }
+
+
+def overlap_section(match: MatchResult, threshold: int) -> dict[str, Any]:
+    """Histogram of propensity scores: treated, all candidate controls, and weighted matched controls.
+
+    Bins holding 1 to ``threshold - 1`` treated people are emptied in every series (and the threshold is
+    recorded), so the chart never shows a handful of identifiable people at the extremes of the score.
+    """
+    edges = np.linspace(0.0, 1.0, OVERLAP_BINS + 1)
+    scores = match.scores
+    treated = np.histogram(scores.loc[scores["treat"] == 1, "propensity"], edges)[0]
+    before = np.histogram(scores.loc[scores["treat"] == 0, "propensity"], edges)[0]
+    m = match.matched
+    ctrl = m[m["treat"] == 0]
+    after = np.histogram(ctrl["propensity"], edges, weights=ctrl["weights"])[0]
+    small = (treated > 0) & (treated < threshold)
+    treated, after = np.where(small, 0, treated), np.where(small, 0.0, after)
+    return {
+        "bin_edges": edges.tolist(),
+        "treated": [int(v) for v in treated],
+        "control_before": [int(v) for v in before],
+        "control_after": [float(v) for v in after],
+        "suppressed_below": int(threshold),
+    }
+
+
+def _finite(value: float) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def outcome_rows(effects: EffectsResult, outcomes: Sequence[str]) -> list[dict[str, Any]]:
+    """One row per requested measure with both group values, the difference, its 95% CI and p-value."""
+    method_names = {
+        "cluster_robust": (
+            "weighted regression on the matched sample, cluster-robust standard errors by matched set"
+        ),
+        "moj_ttest": "weighted two-sample t-test (the MoJ Justice Data Lab convention)",
+    }
+    rows = []
+    for key in outcomes:
+        est: Estimate = effects[ESTIMATOR_MEASURES[key]]
+        label, unit = MEASURES[key]
+        reported = bool(est.reported and math.isfinite(est.difference))
+        rows.append(
+            {
+                "measure": key,
+                "label": label,
+                "unit": unit,
+                "n_treated": int(est.n_treated),
+                "n_control": int(est.n_control),
+                "treated_value": _finite(est.treated_value),
+                "control_value": _finite(est.control_value),
+                "difference": _finite(est.difference),
+                "ci_low": _finite(est.ci_low),
+                "ci_high": _finite(est.ci_high),
+                "p_value": _finite(est.p_value),
+                "significant": bool(reported and est.significant),
+                "reported": reported,
+                "reason": est.note if not reported else "",
+                "method": method_names[effects.method],
+            }
+        )
+    return rows
+
+
+def robustness_rows(estimates: Sequence[Estimate]) -> list[dict[str, Any]]:
+    """Doubly robust (regression-adjusted) estimates shown beside the matched ones."""
+    keys = {v: k for k, v in ESTIMATOR_MEASURES.items()}
+    return [
+        {
+            "measure": keys[e.measure],
+            "method": "doubly robust: matched sample with regression adjustment for the covariates",
+            "estimate": float(e.difference),
+            "ci_low": float(e.ci_low),
+            "ci_high": float(e.ci_high),
+        }
+        for e in estimates
+        if math.isfinite(e.difference)
+    ]
+
+
+def sensitivity_section(rate: Estimate, match: MatchResult) -> dict[str, Any]:
+    """E-value of the rate difference, and Rosenbaum's Gamma where the design is 1:1 pairs."""
+    try:
+        ev = e_value(rate)
+        e_point, e_ci = _finite(ev.e_value), _finite(ev.e_value_ci)
+    except MatchingError:
+        e_point = e_ci = None
+    try:
+        gamma = _finite(rosenbaum_gamma(match))
+    except MatchingError:
+        gamma = None  # Rosenbaum bounds need 1:1 pairs without replacement
+    return {"measure": "reoffended_1y", "e_value": e_point, "e_value_ci": e_ci, "rosenbaum_gamma": gamma}
+
+
+def power_section(rate: Estimate, alpha: float, power: float = 0.8) -> dict[str, Any]:
+    """Minimum detectable difference for this group size and, when inconclusive, the people needed."""
+    baseline = rate.control_value
+    mdd = minimum_detectable_difference(rate.n_treated, baseline, alpha=alpha, power=power)
+    needed = None
+    if not rate.significant and rate.difference != 0 and 0 < baseline + rate.difference < 1:
+        needed = people_needed(rate.difference, baseline, alpha=alpha, power=power)
+    return {
+        "measure": "reoffended_1y",
+        "alpha": alpha,
+        "power": power,
+        "n_treated": int(rate.n_treated),
+        "mdd": float(mdd) if math.isfinite(mdd) else 1.0,
+        "people_needed": needed,
+    }
+
+
+def attrition_section(
+    stages: Sequence[tuple[str, str, int, Sequence[tuple[str, int]]]], control_records: int, threshold: int
+) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """Stage-by-stage attrition: submitted → … → analysed, with the reasons for each loss.
+
+    ``stages`` holds (key, label, count, reasons) in order; reasons are (text, count) and sum to the
+    stage's loss. Stage counts are always shown (every one is a group the organisation itself submitted);
+    reason counts under ``threshold`` are suppressed with enough others of the same stage that they
+    cannot be recovered from the stage's loss.
+    """
+    out, suppressed = [], []
+    previous = None
+    for key, label, count, reasons in stages:
+        lost = 0 if previous is None else previous - count
+        listed = [(text, n) for text, n in reasons if n > 0]
+        hidden = _hidden_counts(pd.Series([n for _, n in listed], dtype="int64"), threshold)
+        reason_rows = []
+        for i, (text, n) in enumerate(listed):
+            if hidden.iloc[i]:
+                suppressed.append({"table": "attrition", "item": f"{label}: {text}"})
+            reason_rows.append({"reason": text, "count": None if hidden.iloc[i] else int(n)})
+        out.append(
+            {"stage": key, "label": label, "count": int(count), "lost": int(lost), "reasons": reason_rows}
+        )
+        previous = count
+    return (
+        {
+            "submitted": out[0]["count"],
+            "analysed": out[-1]["count"],
+            "control_records": int(control_records),
+            "stages": out,
+        },
+        suppressed,
+    )
