@@ -128,15 +128,19 @@ def _people(rng: np.random.Generator, pop: history.Population, n_disp: np.ndarra
     return people, pa.Table.from_pandas(aliases, preserve_index=False)
 
 
-def _employment(pop: history.Population) -> pa.Table:
+def _employment(pop: history.Population, last_index_year: np.ndarray) -> pa.Table:
     """One row per person and year with any employment or benefit record, from 1998 (or two years
-    before the first offence) to 2012."""
+    before the first offence) to the year after the person's last index date (or 2012).
+
+    Only the year before an index date is ever read, so later years are left out to keep the
+    largest table small."""
     start = np.maximum(1998, history.year_of(pop.first_offence) - 2)
+    stop = np.minimum(2012, last_index_year + 1)
     people, years, emp, ben = [], [], [], []
     for year in range(1998, 2013):
         e = history.bit_in_year(pop.employed_bits, np.full(1, year))
         b = history.bit_in_year(pop.benefit_bits, np.full(1, year))
-        rows = np.flatnonzero((start <= year) & (e | b))
+        rows = np.flatnonzero((start <= year) & (year <= stop) & (e | b))
         people.append(rows)
         years.append(np.full(rows.size, year, dtype=np.int32))
         emp.append(e[rows])
@@ -231,6 +235,9 @@ def generate_national(people: int, seed: int, *, progress: bool = False) -> Synt
     stages.update()
     n_disp = np.bincount(h.disposal_person, minlength=people)
     ever_custody = np.bincount(h.disposal_person[h.disposal_type == history.CUSTODY], minlength=people) > 0
+    last_index_year = np.zeros(people, dtype=np.int64)
+    index_date = np.where(h.disposal_type == history.CUSTODY, h.release_date, h.disposal_date)
+    np.maximum.at(last_index_year, h.disposal_person, history.year_of(index_date))
     people_t, aliases_t = _people(rng, pop, n_disp, ever_custody)
     stages.update()
     disposals, offences, assessments, truth = _histories(h)
@@ -239,7 +246,7 @@ def generate_national(people: int, seed: int, *, progress: bool = False) -> Synt
         "aliases": aliases_t,
         "disposals": disposals,
         "offences": offences,
-        "employment_benefits": _employment(pop),
+        "employment_benefits": _employment(pop, last_index_year),
         "assessments": assessments,
     }
     stages.update()
