@@ -152,6 +152,14 @@ def test_written_files_keep_the_answer_key_out_of_the_upload(tmp_path) -> None:
     assert paths["truth"].read_text().count("true_effect") == 1
 
 
+def test_same_seed_same_cohort() -> None:
+    a, b = _cohort(n=120, seed=11), _cohort(n=120, seed=11)
+    pd.testing.assert_frame_equal(a.upload, b.upload)
+    pd.testing.assert_frame_equal(a.answer_key, b.answer_key)
+    assert a.truth == b.truth
+    assert not _cohort(n=120, seed=12).answer_key.equals(a.answer_key)
+
+
 def test_bad_arguments_are_refused() -> None:
     with pytest.raises(ValueError, match="setting"):
         _cohort(setting="prison")

@@ -12,6 +12,7 @@ reoffended. Loops run over steps (at most a few dozen), never over people.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -170,7 +171,7 @@ def _sentence_lengths(
     return length.astype(np.int64)
 
 
-def simulate(rng: np.random.Generator, pop: Population, progress=None) -> Histories:  # noqa: C901
+def simulate(rng: np.random.Generator, pop: Population, progress: Any = None) -> Histories:
     """Run the sanction-step simulation for a population and return the history rows.
 
     Parameters
