@@ -244,3 +244,69 @@ def report_cmd(
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
     typer.echo(f"Wrote {paths.html} and {paths.pdf}")
+
+
+@app.command()
+def validate(
+    upload: str = typer.Argument(..., help="The charity's Data Upload Template (CSV or XLSX)."),
+    report: str | None = typer.Option(None, "--report", help="Write the full report (.csv: problem table)."),
+    min_people: int = typer.Option(60, help="Fewest valid people accepted (the MoJ minimum is 60)."),
+) -> None:
+    """Check an upload: summary and problems by row and column (never values); exit 1 if refused."""
+    import logging
+    from pathlib import Path
+
+    from jdl_lib.errors import JdlError
+    from jdl_lib.intake import check_upload, format_report, problems_frame
+
+    logging.getLogger("jdl_lib").setLevel(logging.ERROR)
+    try:
+        result = check_upload(upload, min_people=min_people)
+        text = format_report(result, max_problems=50)
+        if report:
+            target = Path(report)
+            if target.suffix.lower() == ".csv":
+                problems_frame(result).to_csv(target, index=False)
+            else:
+                target.write_text(format_report(result, max_problems=None), encoding="utf-8")
+    except JdlError as err:
+        typer.echo(f"Refused: {err}", err=True)
+        raise typer.Exit(1) from None
+    except Exception as err:  # never show a traceback to a charity; the type says enough to report it
+        typer.echo(f"Refused: {Path(upload).name} could not be checked ({type(err).__name__}).", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(text)
+    raise typer.Exit(0 if result.analysable else 1)
+
+
+@app.command("run")
+def run_cmd(
+    params: str = typer.Argument(..., help="The request's parameter file (parameters/<request-id>.yaml)."),
+    outputs: str = typer.Option("outputs", help="Folder that receives outputs/<request-id>/."),
+    delete_upload: bool = typer.Option(
+        False, "--delete-upload", help="Delete the submitted file once the report is released."
+    ),
+) -> None:
+    """Run one request end to end and release its report (HTML, PDF, results.json)."""
+    from jdl_lib.pipeline import run_request
+
+    outcome = run_request(params, outputs=outputs, keep_upload=not delete_upload)
+    typer.echo(f"{outcome.request_id}: {outcome.status} in {outcome.seconds:.0f} s. {outcome.message}")
+    if outcome.out_dir is not None:
+        typer.echo(f"Report: {outcome.out_dir / 'report.html'} and {outcome.out_dir / 'report.pdf'}")
+    raise typer.Exit(0 if outcome.status == "released" else 1)
+
+
+@app.command("batch")
+def batch_cmd(
+    folder: str = typer.Argument("parameters", help="Folder of parameter files; every *.yaml is one request."),
+    outputs: str = typer.Option("outputs", help="Folder that receives outputs/<request-id>/."),
+) -> None:
+    """Run every request in a folder; one failure never stops the others. Prints a summary table."""
+    from jdl_lib.pipeline import run_batch
+
+    outcomes = run_batch(folder, outputs=outputs)
+    typer.echo(f"{'request':<24} {'status':<9} {'seconds':>7}  message")
+    for o in outcomes:
+        typer.echo(f"{o.request_id:<24} {o.status:<9} {o.seconds:>7.0f}  {o.message[:120]}")
+    raise typer.Exit(0 if outcomes and all(o.status == "released" for o in outcomes) else 1)

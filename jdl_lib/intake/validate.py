@@ -1,0 +1,499 @@
+"""Check every row of an upload and keep the rows that can be analysed, saying why any other was dropped.
+
+Which problems drop a row (``error``) and which only warn (``warning``), and why:
+
+=========================  ========  ===============================================================
+Problem                    Severity  Reason
+=========================  ========  ===============================================================
+required field empty       error     name, date of birth, gender, start date and setting are needed
+name not starting with     error     cannot be a name (covers formula-like text ``=``, ``+``, ``-``,
+a letter                             ``@``); linking on it would be meaningless
+odd characters in a name   warning   e.g. digits; the name is kept, linkage may still find the person
+date unparseable,          error     date of birth and start date drive linkage and the index event
+ambiguous, month-first,              (see :mod:`jdl_lib.intake.dates` for "ambiguous")
+impossible
+date of birth implausible  error     before 1900, or younger than 10 / older than 100 at the start
+start outside coverage     error     the national data cannot hold the index event
+end date unreadable        warning   the end date is cleared; it is not needed for the index event
+end before start           error     one of the two dates is wrong and we cannot tell which
+end after coverage end     warning   the service may run on; the follow-up starts at the index event
+gender / setting unknown   error     gender is a matching variable; setting decides the index rule
+PNC ID malformed or wrong  warning   the PNC ID is cleared and the person kept: they can still be
+check letter                         linked on name and date of birth
+prison number malformed    warning   cleared, as for the PNC ID
+formula-like cell          warning   the cell is kept as inert text and never evaluated; its own
+                                     column check decides whether the row survives
+duplicate person           error     same valid PNC ID, prison number, or name and date of birth as
+                                     an earlier kept row; the first row is kept
+=========================  ========  ===============================================================
+
+Messages and fixes name the row and column and describe the kind of problem; they never contain a
+cell's value.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+
+from jdl_lib.errors import IntakeError
+from jdl_lib.identifiers import is_valid_pnc, normalise_pnc, normalise_prison_number
+from jdl_lib.intake.dates import month_first_evidence, parse_dates
+from jdl_lib.intake.reader import read_cells
+from jdl_lib.template import UPLOAD_COLUMNS
+
+logger = logging.getLogger(__name__)
+
+#: Minimum number of valid people for an analysis (the MoJ's published minimum).
+MIN_PEOPLE = 60
+#: Default cap on data rows; a JDL cohort is at most a few thousand people.
+MAX_ROWS = 100_000
+#: Two-digit intervention years up to this are 20yy (the POSIX ``%y`` convention).
+INTERVENTION_YEAR_PIVOT = 68
+#: Youngest and oldest plausible ages at the intervention start (10 = age of criminal responsibility).
+MIN_AGE, MAX_AGE = 10, 100
+#: Cell prefixes that a spreadsheet would treat as a formula (OWASP CSV-injection list).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+_GENDER_CODES = {"m": "M", "male": "M", "man": "M", "f": "F", "female": "F", "woman": "F"}
+_SETTING_CODES = {
+    "custody": "custody",
+    "custodial": "custody",
+    "in custody": "custody",
+    "prison": "custody",
+    "community": "community",
+    "in the community": "community",
+    "community order": "community",
+    "community sentence": "community",
+    "non custodial": "community",
+    "probation": "community",
+}
+_FIX = {
+    "missing": "fill in this field; it is required on every row",
+    "not_a_name": "write the name in letters (it must start with a letter)",
+    "unusual_characters": "check the name: it holds characters other than letters, spaces, hyphens",
+    "unparseable": "write the date as dd/mm/yyyy, e.g. 05/11/2008",
+    "ambiguous": "the file mixes day-first and month-first dates: write every date as dd/mm/yyyy",
+    "month_first": "this date is written month first (US style): write it as dd/mm/yyyy",
+    "impossible": "the day does not exist in that month (or the year is out of range): correct the date",
+    "implausible_dob": "check the date of birth: the person must be 10 to 100 at the intervention start",
+    "outside_coverage": "only interventions starting within the national data's period can be analysed",
+    "end_unreadable": "write the end date as dd/mm/yyyy, or leave it blank",
+    "end_before_start": "the end date is before the start date: correct whichever is wrong",
+    "end_after_coverage": "no action needed if the service continued; follow-up starts at the index event",
+    "unknown_code": "use one of the template's codes",
+    "malformed_pnc": "write the PNC ID as YYYY/NNNNNNNL, or leave it blank",
+    "bad_check_letter": "the check letter does not fit the number: copy the PNC ID again from the record",
+    "malformed_prison_number": "write the prison number as a letter, 4 digits and 2 letters, e.g. A1234BC",
+    "formula_like": "remove the leading =, +, -, @, tab or line break; cells are never evaluated",
+    "duplicate": "remove the repeated row, or correct it if it is a different person",
+}
+_SHORT = {
+    "missing": "empty",
+    "not_a_name": "not a name",
+    "unparseable": "not a date",
+    "ambiguous": "ambiguous date",
+    "month_first": "month-first date",
+    "impossible": "not a real date",
+    "implausible_dob": "implausible age",
+    "outside_coverage": "outside the data's period",
+    "end_before_start": "before the start date",
+    "unknown_code": "unknown code",
+    "duplicate": "repeated person",
+}
+_WHAT = {
+    "missing": "is empty",
+    "not_a_name": "does not start with a letter, so it is not read as a name",
+    "unusual_characters": "contains characters other than letters, spaces, hyphens and apostrophes",
+    "unparseable": "is not a date in a recognised format",
+    "ambiguous": "is a date that could be read day-first or month-first",
+    "month_first": "is a month-first (US style) date",
+    "impossible": "is not a real calendar date",
+    "implausible_dob": "gives an age outside 10 to 100 years at the intervention start (or is before 1900)",
+    "outside_coverage": "is outside the period the national data covers",
+    "end_unreadable": "is not a readable date; it was cleared",
+    "end_before_start": "is before the intervention start date",
+    "end_after_coverage": "is after the end of the national data",
+    "unknown_code": "is not a known code",
+    "malformed_pnc": "is not in the PNC ID format; it was cleared (the person is linked on other data)",
+    "bad_check_letter": "has a check letter that does not match; it was cleared and the person will be "
+    "linked on other details",
+    "malformed_prison_number": "is not in the prison number format; it was cleared",
+    "formula_like": "starts with a character a spreadsheet treats as a formula; it is kept as inert text",
+    "duplicate": "repeats a person already in the upload",
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem with one cell or row. ``row`` is the spreadsheet row number (heading = 1)."""
+
+    row: int
+    column: str
+    kind: str
+    message: str
+    fix: str
+    severity: Literal["error", "warning"]
+
+
+@dataclass(frozen=True)
+class IntakeSettings:
+    """The settings an upload was checked with."""
+
+    coverage_start: date
+    coverage_end: date
+    min_people: int
+    max_rows: int
+
+
+@dataclass(frozen=True)
+class IntakeResult:
+    """A checked upload: the valid people, every problem, and why each dropped row was dropped.
+
+    ``people`` has ``upload_row`` and the template's canonical columns: names upper-case and
+    trimmed, dates as ``datetime64``, ``gender`` 'M'/'F', ``pnc_id`` canonical or None,
+    ``prison_number`` or None, ``setting`` 'custody'/'community'. ``dropped`` maps each dropped
+    row to its reasons; ``drop_kinds`` to the first (deciding) problem kind.
+    """
+
+    source: str
+    file_format: str
+    encoding: str | None
+    settings: IntakeSettings
+    people: pd.DataFrame
+    problems: tuple[Problem, ...]
+    dropped: dict[int, str]
+    drop_kinds: dict[int, str]
+    n_submitted: int
+    n_blank_rows: int
+    ignored_columns: tuple[str, ...] = field(default=())
+
+    @property
+    def n_valid(self) -> int:
+        """Rows kept for linkage."""
+        return len(self.people)
+
+    @property
+    def analysable(self) -> bool:
+        """True when enough valid people remain for an analysis."""
+        return self.n_valid >= self.settings.min_people
+
+    @property
+    def refusal(self) -> str | None:
+        """Why the upload is refused, or None if it can be analysed."""
+        if self.analysable:
+            return None
+        return (
+            f"{self.source}: only {self.n_valid} of {self.n_submitted} submitted people are valid; the "
+            f"Justice Data Lab needs at least {self.settings.min_people}. Fix the problems and upload again."
+        )
+
+    def drop_counts(self) -> dict[str, int]:
+        """Number of dropped rows per deciding reason (column and kind), largest first."""
+        labels = pd.Series(self.drop_kinds, dtype=object)
+        return {str(k): int(v) for k, v in labels.value_counts().items()}
+
+
+def _heading(column: str) -> str:
+    return UPLOAD_COLUMNS.get(column, column)
+
+
+def _collect(found: list[pd.DataFrame], rows: pd.Series, column: str, kind: str, severity: str) -> None:
+    if len(rows):
+        found.append(
+            pd.DataFrame({"row": rows.to_numpy(), "column": column, "kind": kind, "severity": severity})
+        )
+
+
+def check_upload(
+    path: str | Path,
+    *,
+    coverage_start: date = date(2000, 1, 1),
+    coverage_end: date = date(2012, 12, 31),
+    min_people: int = MIN_PEOPLE,
+    max_rows: int = MAX_ROWS,
+) -> IntakeResult:
+    """Read and check an upload; row problems are reported, never raised.
+
+    Use this to show a charity everything wrong with a file (``jdl validate``); the pipeline uses
+    :func:`read_upload`, which also refuses a cohort below the minimum size.
+
+    Raises
+    ------
+    IntakeError
+        Only for file-level problems (see :func:`jdl_lib.intake.reader.read_cells`).
+    """
+    settings = IntakeSettings(coverage_start, coverage_end, min_people, max_rows)
+    raw = read_cells(path, max_rows=max_rows)
+    cells = raw.cells
+    row = cells["upload_row"]
+    text = {c: cells[c].astype(str) for c in UPLOAD_COLUMNS}
+    value = {c: s.str.strip() for c, s in text.items()}
+    found: list[pd.DataFrame] = []
+
+    for col, s in text.items():
+        _collect(found, row[s.str.startswith(FORMULA_PREFIXES)], col, "formula_like", "warning")
+    for col in ("forename", "surname", "date_of_birth", "gender", "intervention_start", "setting"):
+        _collect(found, row[value[col] == ""], col, "missing", "error")
+
+    names = {}
+    for col in ("forename", "surname"):
+        v = value[col]
+        present = v != ""
+        bad = present & ~v.str.match(r"^[^\W\d_]")
+        _collect(found, row[bad], col, "not_a_name", "error")
+        odd = present & ~bad & ~v.str.fullmatch(r"[^\W\d_][^\W\d_\s'’.\-]*(?:[\s'’.\-]+[^\W\d_]*)*")
+        _collect(found, row[odd], col, "unusual_characters", "warning")
+        names[col] = v.str.upper().str.replace(r"\s+", " ", regex=True).where(present & ~bad)
+
+    codes = {}
+    for col, table in (("gender", _GENDER_CODES), ("setting", _SETTING_CODES)):
+        key = value[col].str.lower().str.replace(r"[^a-z]+", " ", regex=True).str.strip()
+        codes[col] = key.map(table)
+        _collect(found, row[(value[col] != "") & codes[col].isna()], col, "unknown_code", "error")
+
+    day_first, month_first = month_first_evidence(
+        [value["date_of_birth"], value["intervention_start"], value["intervention_end"]]
+    )
+    if month_first:
+        logger.warning(
+            "%s: %d month-first and %d day-first dates; two-way dates are rejected as ambiguous",
+            Path(path).name,
+            month_first,
+            day_first,
+        )
+    dob_pivot = (coverage_end.year - MIN_AGE) % 100
+    parsed = {
+        "date_of_birth": parse_dates(
+            value["date_of_birth"], pivot=dob_pivot, month_first_seen=month_first > 0
+        ),
+        "intervention_start": parse_dates(
+            value["intervention_start"], pivot=INTERVENTION_YEAR_PIVOT, month_first_seen=month_first > 0
+        ),
+        "intervention_end": parse_dates(
+            value["intervention_end"], pivot=INTERVENTION_YEAR_PIVOT, month_first_seen=month_first > 0
+        ),
+    }
+    for col in ("date_of_birth", "intervention_start"):
+        status = parsed[col].status
+        for kind in ("unparseable", "ambiguous", "month_first", "impossible"):
+            _collect(found, row[status == kind], col, kind, "error")
+    end_status = parsed["intervention_end"].status
+    _collect(found, row[~end_status.isin(["ok", "empty"])], "intervention_end", "end_unreadable", "warning")
+
+    dob, start, end = (parsed[c].dates for c in ("date_of_birth", "intervention_start", "intervention_end"))
+    cov_start, cov_end = pd.Timestamp(coverage_start), pd.Timestamp(coverage_end)
+    age_ref = start.fillna(cov_end)
+    implausible = dob.notna() & (
+        (dob < pd.Timestamp("1900-01-01"))
+        | (dob + pd.DateOffset(years=MIN_AGE) > age_ref)
+        | (dob + pd.DateOffset(years=MAX_AGE) < age_ref)
+    )
+    _collect(found, row[implausible], "date_of_birth", "implausible_dob", "error")
+    _collect(
+        found,
+        row[start.notna() & ((start < cov_start) | (start > cov_end))],
+        "intervention_start",
+        "outside_coverage",
+        "error",
+    )
+    _collect(
+        found,
+        row[end.notna() & start.notna() & (end < start)],
+        "intervention_end",
+        "end_before_start",
+        "error",
+    )
+    _collect(found, row[end.notna() & (end > cov_end)], "intervention_end", "end_after_coverage", "warning")
+
+    pnc_text = value["pnc_id"]
+    pnc = pnc_text.map(lambda v: normalise_pnc(v) if v else None)
+    pnc_ok = pnc.map(lambda v: v is not None and is_valid_pnc(v)).astype(bool)
+    _collect(found, row[(pnc_text != "") & pnc.isna()], "pnc_id", "malformed_pnc", "warning")
+    _collect(found, row[pnc.notna() & ~pnc_ok], "pnc_id", "bad_check_letter", "warning")
+    prison_text = value["prison_number"]
+    prison = prison_text.map(lambda v: normalise_prison_number(v) if v else None)
+    _collect(
+        found, row[(prison_text != "") & prison.isna()], "prison_number", "malformed_prison_number", "warning"
+    )
+
+    people = pd.DataFrame(
+        {
+            "upload_row": row,
+            "forename": names["forename"],
+            "surname": names["surname"],
+            "date_of_birth": dob,
+            "gender": codes["gender"],
+            "pnc_id": _or_none(pnc, pnc_ok),
+            "prison_number": _or_none(prison, prison.notna()),
+            "intervention_start": start,
+            "intervention_end": end,
+            "setting": codes["setting"],
+        }
+    )
+    issues = (
+        pd.concat(found, ignore_index=True)
+        if found
+        else pd.DataFrame(columns=["row", "column", "kind", "severity"])
+    )
+    error_rows = set(issues.loc[issues["severity"] == "error", "row"])
+    candidates = people[~people["upload_row"].isin(error_rows)]
+    kept_as = _first_of_same_person(candidates)
+    duplicate = kept_as != candidates["upload_row"]
+    dup = pd.DataFrame(
+        {
+            "row": candidates.loc[duplicate, "upload_row"].to_numpy(),
+            "column": "(row)",
+            "kind": "duplicate",
+            "severity": "error",
+            "kept_row": kept_as[duplicate].to_numpy(),
+        }
+    )
+    issues = pd.concat([issues, dup], ignore_index=True) if len(dup) else issues
+    issues = _describe(issues, settings)
+
+    order = {c: i for i, c in enumerate(["(row)", *UPLOAD_COLUMNS])}
+    issues = issues.assign(_c=issues["column"].map(order)).sort_values(["row", "_c"], kind="stable")
+    problems = tuple(
+        Problem(int(r.row), r.column, r.kind, r.message, r.fix, r.severity)
+        for r in issues.itertuples(index=False)
+    )
+    errors = issues[issues["severity"] == "error"]
+    dropped = errors.groupby("row", sort=True)["message"].agg("; ".join)
+    drop_kinds = errors.groupby("row", sort=True).first()
+    kept = people[~people["upload_row"].isin(dropped.index)].reset_index(drop=True)
+    result = IntakeResult(
+        source=Path(path).name,
+        file_format=raw.file_format,
+        encoding=raw.encoding,
+        settings=settings,
+        people=kept,
+        problems=problems,
+        dropped={int(k): str(v) for k, v in dropped.items()},
+        drop_kinds={
+            int(k): "repeated person" if k2 == "duplicate" else f"{_heading(c)}: {_SHORT[k2]}"
+            for k, c, k2 in zip(drop_kinds.index, drop_kinds["column"], drop_kinds["kind"], strict=True)
+        },
+        n_submitted=len(cells),
+        n_blank_rows=raw.blank_rows,
+        ignored_columns=raw.ignored_columns,
+    )
+    logger.info(
+        "%s: %d submitted, %d valid, %d dropped, %d warnings",
+        result.source,
+        result.n_submitted,
+        result.n_valid,
+        len(result.dropped),
+        sum(p.severity == "warning" for p in problems),
+    )
+    return result
+
+
+def _or_none(values: pd.Series, keep: pd.Series) -> pd.Series:
+    """Object column holding the value where ``keep``, else None (not NaN: identifiers are text)."""
+    return pd.Series(
+        [v if k else None for v, k in zip(values, keep, strict=True)], index=values.index, dtype=object
+    )
+
+
+def _describe(issues: pd.DataFrame, settings: IntakeSettings) -> pd.DataFrame:
+    heading = issues["column"].map(lambda c: "Row" if c == "(row)" else _heading(c))
+    what = issues["kind"].map(_WHAT)
+    message = heading + " " + what
+    fix = issues["kind"].map(_FIX)
+    period = f" ({settings.coverage_start:%d/%m/%Y} to {settings.coverage_end:%d/%m/%Y})"
+    fix = fix.where(issues["kind"] != "outside_coverage", fix + period)
+    if "kept_row" in issues:
+        is_dup = issues["kind"] == "duplicate"
+        kept = issues["kept_row"].astype("Int64").astype(str)
+        message = message.where(~is_dup, "Row repeats the person in row " + kept + ", which is kept")
+    codes = {"gender": "M or F (Male/Female)", "setting": "'Custody' or 'Community'"}
+    is_code = issues["kind"] == "unknown_code"
+    fix = fix.where(~is_code, fix + ": " + issues["column"].map(codes).fillna(""))
+    return issues.assign(message=message, fix=fix)[["row", "column", "kind", "message", "fix", "severity"]]
+
+
+def _first_of_same_person(people: pd.DataFrame) -> pd.Series:
+    """For each row, the first row of the same person: connected by PNC ID, prison number or name + DOB.
+
+    Connected components by repeated min-label propagation over the three keys (vectorised; a
+    handful of passes even for long chains in a real cohort).
+    """
+    label = people["upload_row"].copy()
+    keys = [
+        people["pnc_id"],
+        people["prison_number"],
+        people["forename"] + "|" + people["surname"] + "|" + people["date_of_birth"].astype(str),
+    ]
+    while True:
+        before = label.copy()
+        for key in keys:
+            has = key.notna()
+            label[has] = label[has].groupby(key[has]).transform("min")
+        if label.equals(before):
+            return label
+
+
+def read_upload(
+    path: str | Path,
+    *,
+    coverage_start: date = date(2000, 1, 1),
+    coverage_end: date = date(2012, 12, 31),
+    min_people: int = MIN_PEOPLE,
+    max_rows: int = MAX_ROWS,
+) -> IntakeResult:
+    """Read, check and accept an upload for analysis: the entry point the pipeline calls.
+
+    Parameters
+    ----------
+    path
+        The charity's Data Upload Template as CSV (UTF-8, UTF-8 with BOM, Windows-1252) or XLSX.
+    coverage_start, coverage_end
+        The period the national data covers; intervention starts outside it are dropped.
+    min_people
+        Fewest valid people accepted (the MoJ's minimum is 60).
+    max_rows
+        Most data rows accepted; larger files are refused while being read.
+
+    Returns
+    -------
+    IntakeResult
+        Valid people, problems and dropped rows.
+
+    Raises
+    ------
+    IntakeError
+        For file-level problems, and when fewer than ``min_people`` valid people remain; the
+        message then summarises the reasons rows were dropped.
+    """
+    result = check_upload(
+        path,
+        coverage_start=coverage_start,
+        coverage_end=coverage_end,
+        min_people=min_people,
+        max_rows=max_rows,
+    )
+    if not result.analysable:
+        counts = result.drop_counts()
+        shown = [f"{n} row(s): {reason}" for reason, n in list(counts.items())[:10]]
+        more = len(counts) - len(shown)
+        tail = f"; and {more} other reason(s)" if more > 0 else ""
+        detail = f" Rows dropped: {'; '.join(shown)}{tail}." if shown else ""
+        raise IntakeError(f"{result.refusal}{detail} Run 'jdl validate' for the full list by row.")
+    return result
+
+
+__all__ = [
+    "MAX_ROWS",
+    "MIN_PEOPLE",
+    "IntakeResult",
+    "IntakeSettings",
+    "Problem",
+    "check_upload",
+    "read_upload",
+]
