@@ -1,0 +1,372 @@
+"""One request, end to end: parameter file → intake → linkage → index events → matching → balance →
+outcomes → disclosure checks → results.json → report → output scan → release.
+
+:func:`analyse` holds the statistics (a short list of stage calls, each a library function that returns a
+frozen result); :func:`run_request` wraps it in the personal-data lifecycle: a private workspace deleted on
+any exit, staged outputs released only when complete and scanned, the differencing registry and the audit
+log. :func:`run_batch` runs every parameter file of a folder, isolating failures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from jdl_lib import __version__
+from jdl_lib.balance.stats import assess_balance
+from jdl_lib.derived import candidate_pool, index_event_features
+from jdl_lib.errors import JdlError
+from jdl_lib.index_events import find_index_events
+from jdl_lib.intake import read_upload
+from jdl_lib.linkage import LinkageSettings, link_cohort
+from jdl_lib.linkage.result import REVIEW_REASONS
+from jdl_lib.matching.registry import get_matcher
+from jdl_lib.outcomes import estimate_effects, regression_adjusted_effect
+from jdl_lib.privacy import (
+    RunWorkspace,
+    StagedOutputs,
+    append_audit_record,
+    assert_no_personal_data,
+    check_differencing,
+    check_minimum_group,
+    code_version,
+    keyed_file_hash,
+    record_request,
+)
+from jdl_lib.privacy.lab import keyed_hash, lab_secret
+from jdl_lib.report import assemble
+from jdl_lib.report.render import render_report
+from jdl_lib.report.results import SCHEMA_VERSION, validate_results, write_results
+from jdl_lib.spec import RequestSpec, load_spec
+from jdl_lib.store import NationalStore
+
+log = logging.getLogger(__name__)
+
+#: Stages shown on the progress bar, in order.
+STAGES = (
+    "validate upload",
+    "link to national records",
+    "find index events",
+    "match controls",
+    "check balance",
+    "estimate outcomes",
+    "write report",
+    "scan and release",
+)
+#: Two-sided significance level of every test (the JDL's p <= 0.05).
+ALPHA = 0.05
+#: Software whose versions the method annex states.
+_SOFTWARE = ("numpy", "pandas", "scikit-learn", "statsmodels", "duckdb", "splink", "scipy")
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The aggregates of one request and the person-level facts the privacy checks need (never written)."""
+
+    results: dict[str, Any]
+    analysed_person_ids: np.ndarray
+    upload_people: pd.DataFrame
+    counts: dict[str, int]
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """How one request ended: released, refused (a rule said no) or failed (an error)."""
+
+    request_id: str
+    status: str
+    message: str
+    out_dir: Path | None
+    seconds: float
+
+
+def _software() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in _SOFTWARE:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:  # pragma: no cover - every one is a dependency
+            continue
+    return versions
+
+
+def _run_id(spec: RequestSpec, upload_hash: str, store_hash: str) -> str:
+    """A run id fixed by its inputs (spec file, upload, store, code), so reruns are recognisable."""
+    spec_bytes = spec.source.read_bytes() if spec.source else repr(spec).encode()
+    digest = hashlib.sha256(b"|".join([spec_bytes, upload_hash.encode(), store_hash.encode(), __version__.encode()]))
+    return f"{spec.request_id}-{digest.hexdigest()[:12]}"
+
+
+def _stage_progress(request_id: str, enabled: bool) -> tuple[Callable[[str], None], Callable[[], None]]:
+    bar = tqdm(total=len(STAGES), desc=request_id, unit="stage", disable=not enabled, leave=True)
+
+    def step(name: str) -> None:
+        bar.set_postfix_str(name)
+        bar.update(1)
+
+    return step, bar.close
+
+
+def analyse(
+    spec: RequestSpec, store: NationalStore, upload_path: Path, step: Callable[[str], None] = lambda _: None
+) -> Analysis:
+    """Run the statistics of one request and return only aggregates (plus what the privacy checks need).
+
+    Stages follow the JDL method (``../shared/reference/jdl_methodology.md``): validate the upload, link
+    people to national records, find each one's index event, match each to similar people from everyone
+    else in the national data, check balance, compare one-year proven reoffending. The minimum group rule
+    is checked before any outcome is computed, and again after matching.
+    """
+    prov = store.provenance
+    intake = read_upload(
+        upload_path,
+        coverage_start=prov.coverage_start,
+        coverage_end=prov.coverage_end,
+        min_people=spec.disclosure.min_group,
+    )
+    step(STAGES[0])
+
+    linkage = link_cohort(intake.people, store, LinkageSettings(seed=spec.seed))
+    step(STAGES[1])
+
+    linked = linkage.links.merge(intake.people, on="upload_row", how="left")
+    events = find_index_events(linked, store)
+    treated = index_event_features(store, disposal_ids=events.events["disposal_id"].tolist())
+    treated = treated[treated["setting"] == spec.setting]
+    check_minimum_group(len(treated), spec.disclosure.min_group, stage="people with an eligible index event")
+    step(STAGES[2])
+
+    pool = candidate_pool(
+        store,
+        spec.setting,
+        treated["index_date"].min(),
+        treated["index_date"].max(),
+        exclude_person_ids=pd.concat([linkage.links["person_id"], linkage.duplicates["person_id"]]).tolist(),
+    )
+    frame = pd.concat([treated, pool], ignore_index=True)
+    treat = np.r_[np.ones(len(treated), dtype=int), np.zeros(len(pool), dtype=int)]
+    m = spec.matching
+    matcher = get_matcher(
+        m.method,
+        **({"ratio": m.ratio, "replace": m.replace} if m.method == "nearest" else {}),
+        caliper=m.caliper,
+        std_caliper=m.std_caliper,
+        exact=m.exact,
+        covariates=m.covariates,
+        random_state=spec.seed,
+    ).fit(frame, treat)
+    match = matcher.result_
+    check_minimum_group(match.n_treated_matched, spec.disclosure.min_group, stage="matched treatment group")
+    step(STAGES[3])
+
+    balance = assess_balance(frame, match, m.covariates, sd="treated")
+    step(STAGES[4])
+
+    effects = estimate_effects(
+        match,
+        measures=[assemble.ESTIMATOR_MEASURES[o] for o in spec.outcomes],
+        method=spec.comparison,
+        alpha=ALPHA,
+    )
+    rate = effects["rate"] if "reoffended_1y" in spec.outcomes else estimate_effects(match, ["rate"])["rate"]
+    robust = [regression_adjusted_effect(match, m.covariates, "rate", alpha=ALPHA)]
+    step(STAGES[5])
+
+    threshold = spec.disclosure.cell_threshold
+    profile, profile_hidden = assemble.profile_section(match, threshold)
+    attrition, attrition_hidden = assemble.attrition_section(
+        _attrition_stages(intake, linkage, events, len(treated), match),
+        control_records=match.n_controls_used,
+        threshold=threshold,
+    )
+    results = {
+        "schema_version": SCHEMA_VERSION,
+        "request": {
+            "request_id": spec.request_id,
+            "organisation": spec.organisation,
+            "setting": spec.setting,
+            "intervention": {
+                "name": spec.intervention.name,
+                "description": spec.intervention.description,
+                "who": spec.intervention.who,
+                "where": spec.intervention.where,
+                "when": spec.intervention.when,
+            },
+        },
+        "run": {
+            "run_id": _run_id(spec, keyed_file_hash(lab_secret(), upload_path), prov.content_hash),
+            "code_version": __version__,
+            "software": _software(),
+            "seed": spec.seed,
+        },
+        "store": {
+            "source": prov.source,
+            "imported_at": prov.imported_at.isoformat(timespec="seconds"),
+            "content_hash": prov.content_hash,
+            "coverage_end": prov.coverage_end.isoformat(),
+            "version": prov.schema_version,
+        },
+        "settings": {
+            "matching": {
+                "method": m.method,
+                "ratio": m.ratio,
+                "caliper": m.caliper,
+                "std_caliper": m.std_caliper,
+                "replace": m.replace,
+                "exact": list(m.exact),
+                "covariates": list(m.covariates),
+                "propensity_model": "logistic regression",
+                "estimand": "ATT",
+            },
+            "outcomes": list(spec.outcomes),
+            "comparison": spec.comparison,
+            "alpha": ALPHA,
+            "disclosure": {"min_group": spec.disclosure.min_group, "cell_threshold": threshold},
+        },
+        "attrition": attrition,
+        "profile": profile,
+        "balance": assemble.balance_section(balance),
+        "overlap": assemble.overlap_section(match, threshold),
+        "outcomes": assemble.outcome_rows(effects, spec.outcomes),
+        "robustness": assemble.robustness_rows(robust),
+        "sensitivity": assemble.sensitivity_section(rate, match),
+        "power": assemble.power_section(rate, ALPHA),
+        "disclosure": {
+            "suppressed": profile_hidden + attrition_hidden,
+            "notes": [
+                f"Counts of 1 to {threshold - 1} people are not shown, nor any figure that would reveal them.",
+                f"Every group analysed holds at least {spec.disclosure.min_group} people.",
+            ],
+        },
+    }
+    matched_treated = match.matched[match.matched["treat"] == 1]
+    return Analysis(
+        results=validate_results(results),
+        analysed_person_ids=matched_treated["person_id"].to_numpy(),
+        upload_people=intake.people,
+        counts={stage["stage"]: stage["count"] for stage in attrition["stages"]},
+    )
+
+
+def _attrition_stages(intake, linkage, events, n_eligible: int, match) -> Sequence[tuple]:
+    """Stage counts and reasons from submission to the analysed (matched) group."""
+    drops = intake.drop_counts()
+    review = linkage.review["reason"].value_counts()
+    link_reasons = [(REVIEW_REASONS[k], int(v)) for k, v in review.items()]
+    link_reasons += [("not found in the national records", len(linkage.unlinked))]
+    link_reasons += [("the same person as another submitted row", len(linkage.duplicates))]
+    event_reasons = list(events.drop_counts().items())
+    eligible_lost = len(events.events) - n_eligible
+    if eligible_lost:
+        event_reasons.append(("index event is not of the request's setting", eligible_lost))
+    return [
+        ("submitted", "Records submitted", intake.n_submitted, []),
+        ("valid", "Valid records", intake.n_valid, list(drops.items())),
+        ("linked", "Found in national records", len(linkage.links), link_reasons),
+        ("index_event", "Had an eligible index event", n_eligible, event_reasons),
+        (
+            "matched",
+            "Matched to similar people",
+            match.n_treated_matched,
+            [
+                ("no candidate control of the same exact-matching group", match.n_dropped_no_stratum_control),
+                ("no similar person within the caliper", match.n_dropped_caliper),
+            ],
+        ),
+    ]
+
+
+def run_request(
+    spec_path: str | Path,
+    *,
+    outputs: str | Path = "outputs",
+    keep_upload: bool = True,
+    progress: bool = True,
+    root: str | Path | None = None,
+) -> RunOutcome:
+    """Run one request from its parameter file and release its report to ``outputs/<request-id>/``.
+
+    The person-level work happens in memory and in a private workspace (DuckDB spills there) that is
+    deleted when the run ends, however it ends. Outputs are built in a staging folder, scanned for every
+    identifier in the upload, and released (renamed into place with a COMPLETE marker) only if clean.
+    The differencing registry and the append-only audit log record the run. With ``keep_upload=False``
+    the submitted file is deleted after a released run, as the lab promises charities; analysts working
+    on a request keep it until the final run. ``root`` is the folder every path in the parameter file
+    must stay inside (default: the project holding the file).
+    """
+    started, clock = datetime.now(timezone.utc), time.perf_counter()
+    spec = load_spec(spec_path, root)
+    step, close = _stage_progress(spec.request_id, progress)
+    audit: dict[str, Any] = {
+        "request_id": spec.request_id,
+        "organisation": keyed_hash(lab_secret(), spec.organisation),
+        "spec_hash": hashlib.sha256(Path(spec_path).read_bytes()).hexdigest(),
+        "code_version": code_version(),
+        "started": started.isoformat(timespec="seconds"),
+        "released": False,
+    }
+    analysis: Analysis | None = None
+    status, message, out_dir = "failed", "", None
+    try:
+        audit["upload_hash"] = keyed_file_hash(lab_secret(), spec.upload)
+        with NationalStore.open(spec.store) as store, RunWorkspace(spec.request_id) as workspace:
+            audit["data_version"] = store.provenance.content_hash
+            audit["swept"] = len(workspace.swept)
+            store.connection.execute(f"SET temp_directory = '{workspace.path}'")
+            analysis = analyse(spec, store, Path(spec.upload), step)
+            check_differencing(spec.organisation, spec.request_id, analysis.analysed_person_ids)
+            with StagedOutputs(spec.request_id, outputs) as staged:
+                results_path = write_results(analysis.results, staged.path / "results.json")
+                render_report(results_path, staged.path, report_date=date.today().strftime("%d %B %Y"))
+                step(STAGES[6])
+                assert_no_personal_data([staged.path], analysis.upload_people)
+                released = staged.release()
+            record_request(spec.organisation, spec.request_id, analysis.analysed_person_ids)
+            step(STAGES[7])
+        audit["workspace_deleted"] = not workspace.path.exists()
+        audit["deleted_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        audit["counts"] = analysis.counts
+        audit["released"] = True
+        if not keep_upload:
+            Path(spec.upload).unlink(missing_ok=True)
+        status, out_dir = "released", released.path
+        message = f"report released to {released.path}"
+    except JdlError as exc:
+        status = "refused" if type(exc).__name__ in ("DisclosureError", "IntakeError") else "failed"
+        message = f"{type(exc).__name__}: {exc}"
+        audit["error"] = message[:500]
+    except KeyboardInterrupt:
+        audit["status"] = "interrupted"
+        raise
+    finally:
+        close()
+        audit.setdefault("status", "succeeded" if status == "released" else "failed")
+        audit["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        upload_people = analysis.upload_people if analysis is not None else None
+        append_audit_record("run", audit, upload_people=upload_people)
+    return RunOutcome(spec.request_id, status, message, out_dir, time.perf_counter() - clock)
+
+
+def run_batch(
+    folder: str | Path, *, outputs: str | Path = "outputs", progress: bool = True, root: str | Path | None = None
+) -> list[RunOutcome]:
+    """Run every ``*.yaml`` request in ``folder``; one failing request never stops the others."""
+    outcomes = []
+    for path in sorted(Path(folder).glob("*.y*ml")):
+        try:
+            outcomes.append(run_request(path, outputs=outputs, progress=progress, root=root))
+        except JdlError as exc:  # e.g. an invalid parameter file
+            outcomes.append(RunOutcome(path.stem, "failed", f"{type(exc).__name__}: {exc}", None, 0.0))
+    return outcomes
