@@ -254,3 +254,24 @@ def test_data_dictionary_is_generated() -> None:
         assert f"### `{t.name}`" in text
         for rule in t.rules:
             assert rule.name in text
+
+
+def test_unreadable_file_reported_without_its_content(raw_extract, tmp_path: Path) -> None:
+    extract = write_extract(raw_extract, tmp_path / "ex")
+    (extract / "people.parquet").unlink()
+    (extract / "people.csv").write_text('person_id,surname\n1,"SECRETNAME\n2,"OTHER', encoding="utf-8")
+    (extract / "aliases.parquet").write_bytes(b"PAR1 not really parquet")
+    with pytest.raises(StoreError) as info:
+        _import(extract, tmp_path / "s.duckdb")
+    message = str(info.value)
+    assert "aliases / file" in message and "aliases.parquet could not be read" in message
+    assert "people / " in message and "SECRETNAME" not in message
+
+
+def test_extra_columns_are_ignored(raw_extract, tmp_path: Path) -> None:
+    raw = _copy(raw_extract)
+    raw["people"]["nickname"] = "X"
+    prov = _import(write_extract(raw, tmp_path / "ex"), tmp_path / "s.duckdb")
+    with NationalStore.open(tmp_path / "s.duckdb") as store:
+        cols = [r[0] for r in store.connection.execute("DESCRIBE people").fetchall()]
+    assert cols == list(schema.PEOPLE.column_names) and prov.row_counts["people"] == len(raw["people"])
