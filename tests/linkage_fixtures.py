@@ -12,7 +12,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from jdl_lib.identifiers import pnc_check_letters
+from jdl_lib.identifiers import normalise_pnc, pnc_check_letters
 from jdl_lib.linkage.nicknames import load_nicknames
 
 _SYLLABLES = np.array(
@@ -98,7 +98,11 @@ def make_store(path: Path, n_people: int = 4000, seed: int = 11) -> pd.DataFrame
         }
     )
     con = duckdb.connect(str(path))
-    con.execute("CREATE TABLE people AS SELECT * REPLACE (date_of_birth::DATE AS date_of_birth) FROM people")
+    con.register("people_frame", people)
+    con.register("aliases_frame", aliases)
+    con.execute(
+        "CREATE TABLE people AS SELECT * REPLACE (date_of_birth::DATE AS date_of_birth) FROM people_frame"
+    )
     con.execute(
         "CREATE TABLE aliases AS SELECT * REPLACE (date_of_birth::DATE AS date_of_birth) FROM aliases"
     )
@@ -126,3 +130,22 @@ def make_upload(people: pd.DataFrame, n: int = 300, seed: int = 5) -> tuple[pd.D
     up.loc[typo, "surname"] = up.loc[typo, "surname"].str[:-1] + "X"
     up.insert(0, "upload_row", np.arange(1, n + 1))
     return up, chosen["person_id"]
+
+
+def canonical_upload(upload: pd.DataFrame) -> pd.DataFrame:
+    """The synthetic generator's upload (template columns, dates as text) in intake's canonical form.
+
+    ``upload_row`` counts data rows from 1, as the generator's answer key does. Kept independent of
+    intake so that the truth tests measure linkage alone.
+    """
+    out = upload.copy()
+    for col in ("date_of_birth", "intervention_start", "intervention_end"):
+        text = out[col].astype("string")
+        iso = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
+        out[col] = iso.fillna(pd.to_datetime(text, format="%d/%m/%Y", errors="coerce"))
+    for col in ("forename", "surname", "gender"):
+        out[col] = out[col].astype("string").str.strip().str.upper()
+    out["pnc_id"] = [normalise_pnc(v) if isinstance(v, str) and v.strip() else None for v in out["pnc_id"]]
+    out["prison_number"] = out["prison_number"].where(out["prison_number"].notna(), None)
+    out.insert(0, "upload_row", np.arange(1, len(out) + 1))
+    return out

@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: The settings used when none are given.
+DEFAULT_SETTINGS = LinkageSettings()
+
 _REQUIRED = ("upload_row", "forename", "surname", "date_of_birth", "gender", "pnc_id", "prison_number")
 
 
@@ -36,8 +39,8 @@ def _check(people: pd.DataFrame, settings: LinkageSettings) -> None:
         )
     if not 0 < settings.review_floor <= settings.threshold < 1:
         raise LinkageError(
-            f"linkage settings need 0 < review_floor <= threshold < 1 (got review_floor={settings.review_floor}, "
-            f"threshold={settings.threshold})"
+            "linkage settings need 0 < review_floor <= threshold < 1 "
+            f"(got review_floor={settings.review_floor}, threshold={settings.threshold})"
         )
     if settings.identifier_min_agreement not in (0, 1, 2, 3):
         raise LinkageError(
@@ -46,7 +49,7 @@ def _check(people: pd.DataFrame, settings: LinkageSettings) -> None:
 
 
 def link_cohort(
-    people: pd.DataFrame, store: NationalStore, settings: LinkageSettings = LinkageSettings()
+    people: pd.DataFrame, store: NationalStore, settings: LinkageSettings = DEFAULT_SETTINGS
 ) -> LinkageResult:
     """Link each submitted person to at most one national person.
 
@@ -114,7 +117,8 @@ def _link(con: duckdb.DuckDBPyConnection, upload: pd.DataFrame, settings: Linkag
     found.append(links.assign(method="exact", match_probability=1.0))
     review.append(ties.assign(reason="exact_tie"))
 
-    pairs, model = probabilistic.score_pairs(con, upload, n_national, settings)
+    verified = pd.concat([f for f in found if len(f)]).query("method in ('pnc', 'prison_number')")
+    pairs, model = probabilistic.score_pairs(con, upload, verified, n_national, settings)
     remaining = open_rows()["upload_row"]
     prob_links, prob_review = probabilistic.resolve(pairs[pairs["upload_row"].isin(remaining)], settings)
     found.append(prob_links.assign(method="probabilistic"))

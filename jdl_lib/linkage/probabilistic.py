@@ -9,9 +9,10 @@ carrying the person's ``person_id``. The model (``docs/linkage.md`` gives the re
   only ever sees the few thousand candidates of this upload, whatever the store's size.
 * Comparisons: forename (exact, nickname, Damerau-Levenshtein 1, Jaro-Winkler 0.9), surname (exact,
   Damerau-Levenshtein 1, Jaro-Winkler 0.9 and 0.8), date of birth (exact, day/month swapped, one
-  character different, within a year), gender (exact).
+  character different, within a month, within a year), gender (exact).
 * Training on the national data: u probabilities from random pairs of a random sample of national
-  people; m probabilities by expectation maximisation over the blocked upload-national pairs (blocked
+  people; m probabilities by expectation maximisation over the blocked pairs of the upload and the
+  national main records (aliases left out so that m describes data-entry noise; blocked
   on date of birth, then on forename key and surname); the probability that two random records match
   is ``prior_in_store`` divided by the number of national people, because each submitted person is
   at most one of them.
@@ -86,16 +87,17 @@ def _splink_table(con: duckdb.DuckDBPyConnection, name: str, records: pd.DataFra
         con.execute(
             f"""
             CREATE TABLE {name} AS
+            WITH r AS (SELECT * REPLACE (date_of_birth::DATE AS date_of_birth) FROM {t["rec"]})
             SELECT r.unique_id::VARCHAR AS unique_id, r.person_id::BIGINT AS person_id,
-                   r.forename, r.surname, r.date_of_birth::DATE AS date_of_birth, r.gender,
-                   strftime(r.date_of_birth::DATE, '%Y%m%d') AS dob_text,
-                   year(r.date_of_birth::DATE) AS dob_year,
-                   CASE WHEN day(r.date_of_birth::DATE) <= 12 AND day(r.date_of_birth::DATE) <> month(r.date_of_birth::DATE)
-                        THEN make_date(year(r.date_of_birth::DATE), day(r.date_of_birth::DATE), month(r.date_of_birth::DATE))
+                   r.forename, r.surname, r.date_of_birth, r.gender,
+                   strftime(r.date_of_birth, '%Y%m%d') AS dob_text,
+                   year(r.date_of_birth) AS dob_year,
+                   CASE WHEN day(r.date_of_birth) <= 12 AND day(r.date_of_birth) <> month(r.date_of_birth)
+                        THEN make_date(year(r.date_of_birth), day(r.date_of_birth), month(r.date_of_birth))
                    END AS dob_swapped,
                    coalesce(k.forename_key, r.forename) AS forename_key,
                    list_distinct(list_concat([r.forename], coalesce(x.roots, []))) AS forename_roots
-            FROM {t["rec"]} r
+            FROM r
             LEFT JOIN {t["keys"]} k ON k.forename = r.forename
             LEFT JOIN (SELECT forename, list(root) AS roots FROM {t["roots"]} GROUP BY forename) x
               ON x.forename = r.forename
@@ -140,7 +142,10 @@ def _settings(link_type: str, prior: float) -> object:
             cll.CustomLevel("dob_swapped_l = date_of_birth_r", label_for_charts="Day and month swapped"),
             cll.DamerauLevenshteinLevel("dob_text", 1),
             cll.AbsoluteDateDifferenceLevel(
-                "date_of_birth", input_is_string=False, threshold=365, metric="day"
+                "date_of_birth", input_is_string=False, threshold=31, metric="day"
+            ),
+            cll.AbsoluteDateDifferenceLevel(
+                "date_of_birth", input_is_string=False, threshold=366, metric="day"
             ),
             cll.ElseLevel(),
         ],
@@ -158,12 +163,42 @@ def _settings(link_type: str, prior: float) -> object:
         probability_two_random_records_match=prior,
         additional_columns_to_retain=["person_id"],
         retain_matching_columns=False,
-        max_iterations=20,
+        max_iterations=100,
+    )
+
+
+def _floor_m(model: dict, n_observed: int) -> dict:
+    """Give every level an m probability of at least half an observation in ``n_observed``.
+
+    A level never seen among the training matches (a gender recorded differently, say) would
+    otherwise keep Splink's default m or an m near zero, which would veto any pair showing it.
+    """
+    floor = 0.5 / max(n_observed, 1)
+    for comparison in model["comparisons"]:
+        for level in comparison["comparison_levels"]:
+            if not level.get("is_null_level"):
+                level["m_probability"] = max(level.get("m_probability") or 0.0, floor)
+    return model
+
+
+def _label_pairs(labels: pd.DataFrame) -> pd.DataFrame:
+    """Identifier-verified links as Splink pairwise labels (upload row to the person's main record)."""
+    return pd.DataFrame(
+        {
+            "source_dataset_l": "a_upload",
+            "unique_id_l": "U" + labels["upload_row"].astype(str),
+            "source_dataset_r": "b_national",
+            "unique_id_r": "P" + labels["person_id"].astype(str),
+        }
     )
 
 
 def score_pairs(
-    con: duckdb.DuckDBPyConnection, upload: pd.DataFrame, n_national: int, settings: LinkageSettings
+    con: duckdb.DuckDBPyConnection,
+    upload: pd.DataFrame,
+    labels: pd.DataFrame,
+    n_national: int,
+    settings: LinkageSettings,
 ) -> tuple[pd.DataFrame, dict]:
     """Train the model on this upload and the national data, and score every blocked pair.
 
@@ -174,6 +209,9 @@ def score_pairs(
     upload
         All prepared upload rows (:func:`jdl_lib.linkage.deterministic.prepare_upload`); all of them
         feed the m estimates, whatever the deterministic passes found.
+    labels
+        ``upload_row, person_id`` of links made by a PNC ID or prison number that agreed with the
+        submitted name and date of birth: known true pairs, from which m probabilities are counted.
     n_national
         Number of national people, for the prior match probability.
     settings
@@ -214,6 +252,23 @@ def score_pairs(
         model = u_linker.misc.save_model_to_json()
         model["link_type"] = "link_only"
 
+        # m: EM on the upload against main records only, so that the m probabilities describe how a
+        # submitted identity differs from the recorded one (aliases would blur them); then score
+        # against main records and aliases alike.
+        private.execute("CREATE VIEW b_main AS SELECT * FROM b_national WHERE unique_id LIKE 'P%'")
+        trainer = Linker(
+            [
+                db_api.register("a_upload", dataset_display_name="a_upload", table_name="a_upload_train"),
+                db_api.register("b_main", dataset_display_name="b_national", table_name="b_main_train"),
+            ],
+            model,
+            log_level=logging.WARNING,
+        )
+        if len(labels):
+            private.register("identifier_labels", _label_pairs(labels))
+            trainer.training.estimate_m_from_pairwise_labels("identifier_labels")
+        trainer.training.estimate_parameters_using_expectation_maximisation(block_on("date_of_birth"))
+        model = _floor_m(trainer.misc.save_model_to_json(), len(labels) + len(up))
         linker = Linker(
             [
                 db_api.register("a_upload", dataset_display_name="a_upload"),
@@ -222,12 +277,7 @@ def score_pairs(
             model,
             log_level=logging.WARNING,
         )
-        linker.training.estimate_parameters_using_expectation_maximisation(block_on("date_of_birth"))
-        linker.training.estimate_parameters_using_expectation_maximisation(
-            block_on("forename_key", "surname")
-        )
         scored = linker.inference.predict(threshold_match_probability=1e-4).as_pandas_dataframe()
-        model = linker.misc.save_model_to_json()
     finally:
         private.close()
 

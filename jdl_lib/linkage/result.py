@@ -52,8 +52,8 @@ class LinkageSettings:
     review_floor: float = 0.5
     prior_in_store: float = 0.9
     identifier_min_agreement: int = 2
-    u_sample_records: int = 200_000
-    u_max_pairs: float = 3e6
+    u_sample_records: int = 100_000
+    u_max_pairs: float = 1e6
     seed: int = 2013
 
 
