@@ -44,7 +44,7 @@ AGREEMENT_SQL = """
     (u.forename = r.forename OR u.forename_key = coalesce(rk.forename_key, r.forename)
         OR jaro_winkler_similarity(u.forename, r.forename) >= 0.88)::INT
     + (jaro_winkler_similarity(u.surname, r.surname) >= 0.88)::INT
-    + (u.date_of_birth = r.date_of_birth OR u.dob_swapped = r.date_of_birth
+    + (u.date_of_birth = r.date_of_birth OR coalesce(u.dob_swapped = r.date_of_birth, false)
         OR levenshtein(strftime(u.date_of_birth, '%Y%m%d'), strftime(r.date_of_birth, '%Y%m%d')) <= 1)::INT
 """
 
