@@ -208,42 +208,43 @@ poff AS (
            d.disposal_date, d.disposal_type
     FROM offences o JOIN pdisp d USING (disposal_id)
 ),
-daily AS (
-    SELECT person_id, disposal_date AS day,
-           count(*) AS n_sanctions,
-           count(*) FILTER (WHERE disposal_type <> 'caution') AS n_convictions,
-           count(*) FILTER (WHERE disposal_type = 'caution') AS n_cautions,
-           count(*) FILTER (WHERE disposal_type = 'custody') AS n_custody
-    FROM pdisp GROUP BY ALL
+per_disposal AS (  -- every disposal proves at least one offence (schema reverse key)
+    SELECT disposal_id, count(*) AS n_offences, count(*) FILTER (WHERE is_breach) AS n_breaches
+    FROM poff GROUP BY disposal_id
 ),
-daily_off AS (
-    SELECT person_id, disposal_date AS day, count(*) AS n_offences,
-           count(*) FILTER (WHERE is_breach) AS n_breaches
-    FROM poff GROUP BY ALL
+daily AS (
+    SELECT d.person_id, d.disposal_date AS day,
+           count(*) AS n_sanctions,
+           count(*) FILTER (WHERE d.disposal_type <> 'caution') AS n_convictions,
+           count(*) FILTER (WHERE d.disposal_type = 'caution') AS n_cautions,
+           count(*) FILTER (WHERE d.disposal_type = 'custody') AS n_custody,
+           sum(o.n_offences) AS n_offences,
+           sum(o.n_breaches) AS n_breaches
+    FROM pdisp d JOIN per_disposal o USING (disposal_id) GROUP BY ALL
 ),
 hist AS (
-    -- running totals per person and day, minus the day itself: strictly earlier disposals
-    SELECT person_id, day,
-           sum(n_sanctions) OVER w - n_sanctions AS previous_sanctions,
-           sum(n_convictions) OVER w - n_convictions AS previous_convictions,
-           sum(n_cautions) OVER w - n_cautions AS previous_cautions,
-           sum(n_custody) OVER w - n_custody AS previous_custody,
-           sum(n_offences) OVER w - n_offences AS previous_offences,
-           sum(n_breaches) OVER w - n_breaches AS previous_breaches,
-           min(day) OVER (PARTITION BY person_id) AS first_day
-    FROM (
-        SELECT a.*, coalesce(b.n_offences, 0) AS n_offences, coalesce(b.n_breaches, 0) AS n_breaches
-        FROM daily a LEFT JOIN daily_off b USING (person_id, day)
-    )
-    WINDOW w AS (PARTITION BY person_id ORDER BY day ROWS UNBOUNDED PRECEDING)
+    -- the person's sanction days up to the index disposal's date; strictly earlier ones are "previous"
+    SELECT e.disposal_id,
+           sum(a.n_sanctions) FILTER (WHERE a.day < e.disposal_date) AS previous_sanctions,
+           sum(a.n_convictions) FILTER (WHERE a.day < e.disposal_date) AS previous_convictions,
+           sum(a.n_cautions) FILTER (WHERE a.day < e.disposal_date) AS previous_cautions,
+           sum(a.n_custody) FILTER (WHERE a.day < e.disposal_date) AS previous_custody,
+           sum(a.n_offences) FILTER (WHERE a.day < e.disposal_date) AS previous_offences,
+           sum(a.n_breaches) FILTER (WHERE a.day < e.disposal_date) AS previous_breaches,
+           min(a.day) AS first_day
+    FROM events e
+    JOIN daily a ON a.person_id = e.person_id AND a.day <= e.disposal_date
+    GROUP BY e.disposal_id
 ),
 grp AS (
     SELECT disposal_id, {groups}[min(list_position({groups}, offence_group))] AS index_offence_group
     FROM poff SEMI JOIN events USING (disposal_id) GROUP BY disposal_id
 ),
 emp AS (
-    SELECT person_id, year, bool_or(employed) AS employed, bool_or(on_benefit) AS on_benefit
-    FROM employment_benefits SEMI JOIN persons USING (person_id) GROUP BY ALL
+    SELECT e.disposal_id, bool_or(b.employed) AS employed, bool_or(b.on_benefit) AS on_benefit
+    FROM events e JOIN employment_benefits b
+      ON b.person_id = e.person_id AND b.year = year(e.index_date) - 1
+    GROUP BY e.disposal_id
 ),
 ass AS (
     SELECT e.disposal_id,
@@ -275,15 +276,15 @@ base AS (
            datediff('day', p.date_of_birth, h.first_day) / 365.25 AS age_at_first_contact,
            e.disposal_type, coalesce(e.sentence_length_days, 0)::INTEGER AS sentence_length_days,
            g.index_offence_group,
-           h.previous_offences::BIGINT AS previous_offences,
-           h.previous_sanctions::BIGINT AS previous_sanctions,
-           h.previous_convictions::BIGINT AS previous_convictions,
-           h.previous_cautions::BIGINT AS previous_cautions,
-           h.previous_custody::BIGINT AS previous_custody,
-           h.previous_breaches::BIGINT AS previous_breaches,
+           coalesce(h.previous_offences, 0)::BIGINT AS previous_offences,
+           coalesce(h.previous_sanctions, 0)::BIGINT AS previous_sanctions,
+           coalesce(h.previous_convictions, 0)::BIGINT AS previous_convictions,
+           coalesce(h.previous_cautions, 0)::BIGINT AS previous_cautions,
+           coalesce(h.previous_custody, 0)::BIGINT AS previous_custody,
+           coalesce(h.previous_breaches, 0)::BIGINT AS previous_breaches,
            datediff('day', h.first_day, e.disposal_date) / 365.25 AS years_since_first_sanction,
-           ln((h.previous_sanctions + 1) / (datediff('day', h.first_day, e.disposal_date) / 365.25 + 10))
-               AS copas_rate,
+           ln((coalesce(h.previous_sanctions, 0) + 1)
+              / (datediff('day', h.first_day, e.disposal_date) / 365.25 + 10)) AS copas_rate,
            coalesce(m.employed, false) AS employed_year_before,
            coalesce(m.on_benefit, false) AS on_benefit_year_before,
            s.needs IS NOT NULL AS assessed,
@@ -298,9 +299,9 @@ base AS (
            e.index_date + INTERVAL 18 MONTH <= $coverage_end AS follow_up_complete
     FROM events e
     JOIN people p USING (person_id)
-    JOIN hist h ON h.person_id = e.person_id AND h.day = e.disposal_date
+    JOIN hist h ON h.disposal_id = e.disposal_id
     LEFT JOIN grp g ON g.disposal_id = e.disposal_id
-    LEFT JOIN emp m ON m.person_id = e.person_id AND m.year = year(e.index_date) - 1
+    LEFT JOIN emp m ON m.disposal_id = e.disposal_id
     LEFT JOIN ass s ON s.disposal_id = e.disposal_id
     LEFT JOIN reoff r ON r.disposal_id = e.disposal_id
 )
