@@ -331,10 +331,13 @@ def _read_provenance(con: duckdb.DuckDBPyConnection, path: Path) -> Provenance:
             f"The national store {path} is incomplete (missing or outdated: {', '.join(missing)}); "
             f"rebuild it: {_HOW_TO_BUILD}."
         )
-    row = con.execute(
+    # fetchall, not fetchone: DuckDB 2 keeps a partly fetched result open on the connection,
+    # which would block later register() calls by the stages sharing it.
+    rows = con.execute(
         "SELECT source, imported_at, coverage_start, coverage_end, schema_version, jdl_version, "
         f"row_counts, content_hash FROM {METADATA_TABLE}"
-    ).fetchone()
+    ).fetchall()
+    row = rows[0] if rows else None
     if row is None or row[4] != schema.SCHEMA_VERSION:
         found = "none" if row is None else row[4]
         raise StoreError(

@@ -275,3 +275,11 @@ def test_extra_columns_are_ignored(raw_extract, tmp_path: Path) -> None:
     with NationalStore.open(tmp_path / "s.duckdb") as store:
         cols = [r[0] for r in store.connection.execute("DESCRIBE people").fetchall()]
     assert cols == list(schema.PEOPLE.column_names) and prov.row_counts["people"] == len(raw["people"])
+
+
+def test_open_store_connection_is_ready_for_register(national_store: Path) -> None:
+    """Later stages register frames on the shared connection straight after opening it."""
+    with NationalStore.open(national_store) as store:
+        store.connection.register("ids", pd.DataFrame({"person_id": [1, 2]}))
+        n = store.connection.execute("SELECT count(*) FROM people SEMI JOIN ids USING (person_id)").fetchall()
+    assert n == [(2,)]
