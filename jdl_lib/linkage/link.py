@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING
 
 import duckdb
@@ -94,6 +95,14 @@ def link_cohort(
 
 def _link(con: duckdb.DuckDBPyConnection, upload: pd.DataFrame, settings: LinkageSettings) -> LinkageResult:
     """Run the passes on a prepared upload (see :func:`link_cohort`)."""
+    clock = time.perf_counter()
+    seconds: dict[str, float] = {}
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        seconds[stage] = time.perf_counter() - clock
+        clock = time.perf_counter()
+
     n_national = con.execute("SELECT count(*) FROM people").fetchall()[0][0]
     found: list[pd.DataFrame] = []
     review: list[pd.DataFrame] = []
@@ -113,16 +122,21 @@ def _link(con: duckdb.DuckDBPyConnection, upload: pd.DataFrame, settings: Linkag
         links, conflicts = deterministic.identifier_pass(con, rows, column, settings.identifier_min_agreement)
         found.append(links.assign(method=method, match_probability=1.0))
         review.append(conflicts.assign(reason=f"{method}_conflict"))
+        lap(method)
     links, ties = deterministic.exact_pass(con, open_rows())
     found.append(links.assign(method="exact", match_probability=1.0))
     review.append(ties.assign(reason="exact_tie"))
+    lap("exact")
 
-    verified = pd.concat([f for f in found if len(f)]).query("method in ('pnc', 'prison_number')")
-    pairs, model = probabilistic.score_pairs(con, upload, verified, n_national, settings)
+    verified = pd.concat(found[:2], ignore_index=True)[["upload_row", "person_id"]]
+    pairs, model, stage_seconds = probabilistic.score_pairs(con, upload, verified, n_national, settings)
+    seconds |= stage_seconds
+    clock = time.perf_counter()
     remaining = open_rows()["upload_row"]
     prob_links, prob_review = probabilistic.resolve(pairs[pairs["upload_row"].isin(remaining)], settings)
     found.append(prob_links.assign(method="probabilistic"))
     review.append(prob_review)
+    lap("resolve")
 
     links = pd.concat(found, ignore_index=True)[["upload_row", "person_id", "method", "match_probability"]]
     links = links.astype({"upload_row": "int64", "person_id": "int64", "match_probability": float})
@@ -151,4 +165,5 @@ def _link(con: duckdb.DuckDBPyConnection, upload: pd.DataFrame, settings: Linkag
         counts=counts,
         settings=settings,
         model=model,
+        seconds=seconds,
     )

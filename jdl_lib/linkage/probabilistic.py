@@ -23,6 +23,7 @@ Nothing is written to disk: Splink runs in a private in-memory DuckDB database.
 from __future__ import annotations
 
 import logging
+import time
 
 import duckdb
 import pandas as pd
@@ -199,7 +200,7 @@ def score_pairs(
     labels: pd.DataFrame,
     n_national: int,
     settings: LinkageSettings,
-) -> tuple[pd.DataFrame, dict]:
+) -> tuple[pd.DataFrame, dict, dict[str, float]]:
     """Train the model on this upload and the national data, and score every blocked pair.
 
     Parameters
@@ -219,14 +220,23 @@ def score_pairs(
 
     Returns
     -------
-    pairs, model
+    pairs, model, seconds
         ``pairs``: upload_row, person_id, match_weight, match_probability for every scored pair
         (an alias and a main record of one person may both appear). ``model``: the trained Splink
-        settings as a dict (parameters only, no records).
+        settings as a dict (parameters only, no records). ``seconds``: wall-clock time per stage.
     """
     from splink import DuckDBAPI, Linker, block_on
 
+    clock = time.perf_counter()
+    seconds: dict[str, float] = {}
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        seconds[stage] = time.perf_counter() - clock
+        clock = time.perf_counter()
+
     candidates = national_candidates(con, upload)
+    lap("candidates")
     sample = national_sample(con, settings.u_sample_records, settings.seed)
     up = upload.assign(unique_id="U" + upload["upload_row"].astype(str), person_id=pd.NA)
     logger.info("probabilistic linkage: %d upload rows, %d national candidates", len(up), len(candidates))
@@ -240,16 +250,18 @@ def score_pairs(
         )
         _splink_table(private, "b_national", candidates)
         _splink_table(private, "u_sample", sample)
+        lap("sample_and_prepare")
         db_api = DuckDBAPI(private)
         prior = settings.prior_in_store / max(n_national, 1)
 
         u_linker = Linker(
             db_api.register("u_sample", dataset_display_name="u_sample_people"),
             _settings("dedupe_only", prior),
-            log_level=logging.WARNING,
+            log_level=logging.ERROR,
         )
         u_linker.training.estimate_u_using_random_sampling(max_pairs=settings.u_max_pairs, seed=settings.seed)
         model = u_linker.misc.save_model_to_json()
+        lap("train_u")
         model["link_type"] = "link_only"
 
         # m: EM on the upload against main records only, so that the m probabilities describe how a
@@ -262,22 +274,24 @@ def score_pairs(
                 db_api.register("b_main", dataset_display_name="b_national", table_name="b_main_train"),
             ],
             model,
-            log_level=logging.WARNING,
+            log_level=logging.ERROR,
         )
         if len(labels):
             private.register("identifier_labels", _label_pairs(labels))
             trainer.training.estimate_m_from_pairwise_labels("identifier_labels")
         trainer.training.estimate_parameters_using_expectation_maximisation(block_on("date_of_birth"))
         model = _floor_m(trainer.misc.save_model_to_json(), len(labels) + len(up))
+        lap("train_m")
         linker = Linker(
             [
                 db_api.register("a_upload", dataset_display_name="a_upload"),
                 db_api.register("b_national", dataset_display_name="b_national"),
             ],
             model,
-            log_level=logging.WARNING,
+            log_level=logging.ERROR,
         )
         scored = linker.inference.predict(threshold_match_probability=1e-4).as_pandas_dataframe()
+        lap("predict")
     finally:
         private.close()
 
@@ -292,7 +306,7 @@ def score_pairs(
             "match_probability": scored["match_probability"].astype(float),
         }
     )
-    return pairs, model
+    return pairs, model, seconds
 
 
 def resolve(pairs: pd.DataFrame, settings: LinkageSettings) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -80,6 +80,9 @@ class LinkageResult:
         The settings that made this result.
     model
         The trained Splink model (settings, m and u probabilities; no personal data), for the method annex.
+    seconds
+        Wall-clock seconds per stage (identifier passes, exact pass, candidate selection, u and m
+        training, scoring, resolution), for the bench.
     """
 
     links: pd.DataFrame
@@ -89,3 +92,4 @@ class LinkageResult:
     counts: dict[str, int]
     settings: LinkageSettings
     model: dict = field(repr=False, default_factory=dict)
+    seconds: dict[str, float] = field(repr=False, default_factory=dict)
