@@ -161,6 +161,8 @@ def read_cells(path: str | Path, *, max_rows: int) -> RawUpload:
     """
     path = Path(path)
     name = path.name
+    if path.is_dir():
+        raise IntakeError(f"{name}: this is a folder, not a file. Give the path to the upload file itself.")
     if not path.is_file():
         raise IntakeError(f"{name}: no such file. Check the path to the upload.")
     size = path.stat().st_size
