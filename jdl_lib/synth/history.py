@@ -51,9 +51,19 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
+_YEAR_TABLE_START = np.datetime64("1880-01-01", "D").astype(np.int64)
+_YEAR_TABLE = (
+    np.arange(_YEAR_TABLE_START, np.datetime64("2040-01-01", "D").astype(np.int64))
+    .astype("datetime64[D]")
+    .astype("datetime64[Y]")
+    .astype(np.int16)
+    + 1970
+).astype(np.int16)
+
+
 def year_of(days: np.ndarray) -> np.ndarray:
-    """Calendar year of day numbers (days since 1970-01-01)."""
-    return days.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
+    """Calendar year of day numbers (days since 1970-01-01), by table look-up (1880-2039)."""
+    return _YEAR_TABLE[np.asarray(days) - _YEAR_TABLE_START].astype(np.int64)
 
 
 @dataclass(frozen=True)
