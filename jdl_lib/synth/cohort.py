@@ -219,9 +219,6 @@ def make_cohort(
             "with `jdl synth`."
         )
     with NationalStore.open(store_path) as store:
-        # DuckDB 2 keeps a fetchone() result open on the connection, which blocks register():
-        # finish it before handing the store on (harmless once store.py does so itself).
-        store.connection.execute("SELECT 1").fetchall()
         pool = candidate_pool(store, setting, index_from, index_to)
         pool = pool.merge(pd.read_parquet(truth_file), on="disposal_id", how="left")
         pool = pool.sort_values("disposal_id", kind="stable").reset_index(drop=True)
