@@ -200,7 +200,11 @@ _GROUPS_SQL = "[" + ", ".join(f"'{g}'" for g in schema.OFFENCE_GROUPS) + "]"
 
 # ``{events}`` is a SELECT over disposals ``d`` with the columns named in the ``events`` CTE.
 _FEATURES_SQL = """
-WITH events AS ({events}),
+WITH events AS (
+    SELECT *, (index_date + INTERVAL 1 YEAR)::DATE AS follow_end,
+           (index_date + INTERVAL 18 MONTH)::DATE AS proven_by
+    FROM ({events})
+),
 persons AS (SELECT DISTINCT person_id FROM events),
 pdisp AS (SELECT d.* FROM disposals d SEMI JOIN persons USING (person_id)),
 poff AS (
@@ -253,7 +257,7 @@ ass AS (
     FROM events e JOIN assessments a
       ON a.person_id = e.person_id
      AND a.assessment_date <= e.index_date
-     AND a.assessment_date >= e.index_date - INTERVAL 365 DAY
+     AND a.assessment_date >= e.index_date - 365
     GROUP BY e.disposal_id
 ),
 reoff AS (
@@ -264,8 +268,8 @@ reoff AS (
     FROM events e JOIN poff o
       ON o.person_id = e.person_id
      AND o.offence_date > e.index_date
-     AND o.offence_date <= e.index_date + INTERVAL 1 YEAR
-     AND o.disposal_date <= e.index_date + INTERVAL 18 MONTH
+     AND o.offence_date <= e.follow_end
+     AND o.disposal_date <= e.proven_by
     GROUP BY e.disposal_id
 ),
 base AS (
@@ -296,7 +300,7 @@ base AS (
            coalesce(r.reoffences_1y, 0)::BIGINT AS reoffences_1y,
            r.days_to_first_reoffence,
            r.first_reoffence_custody,
-           e.index_date + INTERVAL 18 MONTH <= $coverage_end AS follow_up_complete
+           e.proven_by <= $coverage_end AS follow_up_complete
     FROM events e
     JOIN people p USING (person_id)
     JOIN hist h ON h.disposal_id = e.disposal_id
