@@ -13,9 +13,9 @@ import hashlib
 import logging
 import platform
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -25,13 +25,13 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from jdl_lib import __version__
+from jdl_lib.attrition import add_index_events, add_linkage, from_intake
 from jdl_lib.balance.stats import assess_balance
 from jdl_lib.derived import candidate_pool, index_event_features
 from jdl_lib.errors import JdlError
 from jdl_lib.index_events import find_index_events
 from jdl_lib.intake import read_upload
 from jdl_lib.linkage import LinkageSettings, link_cohort
-from jdl_lib.linkage.result import REVIEW_REASONS
 from jdl_lib.matching.registry import get_matcher
 from jdl_lib.outcomes import estimate_effects, regression_adjusted_effect
 from jdl_lib.privacy import (
@@ -105,7 +105,9 @@ def _software() -> dict[str, str]:
 def _run_id(spec: RequestSpec, upload_hash: str, store_hash: str) -> str:
     """A run id fixed by its inputs (spec file, upload, store, code), so reruns are recognisable."""
     spec_bytes = spec.source.read_bytes() if spec.source else repr(spec).encode()
-    digest = hashlib.sha256(b"|".join([spec_bytes, upload_hash.encode(), store_hash.encode(), __version__.encode()]))
+    digest = hashlib.sha256(
+        b"|".join([spec_bytes, upload_hash.encode(), store_hash.encode(), __version__.encode()])
+    )
     return f"{spec.request_id}-{digest.hexdigest()[:12]}"
 
 
@@ -143,8 +145,16 @@ def analyse(
 
     linked = linkage.links.merge(intake.people, on="upload_row", how="left")
     events = find_index_events(linked, store)
-    treated = index_event_features(store, disposal_ids=events.events["disposal_id"].tolist())
-    treated = treated[treated["setting"] == spec.setting]
+    attrition = add_index_events(add_linkage(from_intake(intake), linkage), events)
+    in_setting = events.events[
+        events.events["upload_row"].isin(linked.loc[linked["setting"] == spec.setting, "upload_row"])
+    ]
+    attrition = attrition.then(
+        "setting",
+        f"Index event in {spec.setting}",
+        {"the intervention was in another setting": len(events.events) - len(in_setting)},
+    )
+    treated = index_event_features(store, disposal_ids=in_setting["disposal_id"].tolist())
     check_minimum_group(len(treated), spec.disclosure.min_group, stage="people with an eligible index event")
     step(STAGES[2])
 
@@ -168,6 +178,15 @@ def analyse(
         random_state=spec.seed,
     ).fit(frame, treat)
     match = matcher.result_
+    attrition = attrition.then(
+        "matched",
+        "Matched to similar people",
+        {
+            "no candidate control in the same exact-matching group": match.n_dropped_no_stratum_control,
+            "no similar person within the caliper": match.n_dropped_caliper,
+        },
+        count=match.n_treated_matched,
+    )
     check_minimum_group(match.n_treated_matched, spec.disclosure.min_group, stage="matched treatment group")
     step(STAGES[3])
 
@@ -186,10 +205,8 @@ def analyse(
 
     threshold = spec.disclosure.cell_threshold
     profile, profile_hidden = assemble.profile_section(match, threshold)
-    attrition, attrition_hidden = assemble.attrition_section(
-        _attrition_stages(intake, linkage, events, len(treated), match),
-        control_records=match.n_controls_used,
-        threshold=threshold,
+    attrition_out, attrition_hidden = assemble.attrition_section(
+        attrition, control_records=match.n_controls_used, threshold=threshold
     )
     results = {
         "schema_version": SCHEMA_VERSION,
@@ -235,7 +252,7 @@ def analyse(
             "alpha": ALPHA,
             "disclosure": {"min_group": spec.disclosure.min_group, "cell_threshold": threshold},
         },
-        "attrition": attrition,
+        "attrition": attrition_out,
         "profile": profile,
         "balance": assemble.balance_section(balance),
         "overlap": assemble.overlap_section(match, threshold),
@@ -246,7 +263,7 @@ def analyse(
         "disclosure": {
             "suppressed": profile_hidden + attrition_hidden,
             "notes": [
-                f"Counts of 1 to {threshold - 1} people are not shown, nor any figure that would reveal them.",
+                f"Counts of 1 to {threshold - 1} people are not shown, nor figures that would reveal them.",
                 f"Every group analysed holds at least {spec.disclosure.min_group} people.",
             ],
         },
@@ -256,36 +273,8 @@ def analyse(
         results=validate_results(results),
         analysed_person_ids=matched_treated["person_id"].to_numpy(),
         upload_people=intake.people,
-        counts={stage["stage"]: stage["count"] for stage in attrition["stages"]},
+        counts={stage.key: stage.count for stage in attrition.stages},
     )
-
-
-def _attrition_stages(intake, linkage, events, n_eligible: int, match) -> Sequence[tuple]:
-    """Stage counts and reasons from submission to the analysed (matched) group."""
-    drops = intake.drop_counts()
-    review = linkage.review["reason"].value_counts()
-    link_reasons = [(REVIEW_REASONS[k], int(v)) for k, v in review.items()]
-    link_reasons += [("not found in the national records", len(linkage.unlinked))]
-    link_reasons += [("the same person as another submitted row", len(linkage.duplicates))]
-    event_reasons = list(events.drop_counts().items())
-    eligible_lost = len(events.events) - n_eligible
-    if eligible_lost:
-        event_reasons.append(("index event is not of the request's setting", eligible_lost))
-    return [
-        ("submitted", "Records submitted", intake.n_submitted, []),
-        ("valid", "Valid records", intake.n_valid, list(drops.items())),
-        ("linked", "Found in national records", len(linkage.links), link_reasons),
-        ("index_event", "Had an eligible index event", n_eligible, event_reasons),
-        (
-            "matched",
-            "Matched to similar people",
-            match.n_treated_matched,
-            [
-                ("no candidate control of the same exact-matching group", match.n_dropped_no_stratum_control),
-                ("no similar person within the caliper", match.n_dropped_caliper),
-            ],
-        ),
-    ]
 
 
 def run_request(
@@ -306,7 +295,7 @@ def run_request(
     on a request keep it until the final run. ``root`` is the folder every path in the parameter file
     must stay inside (default: the project holding the file).
     """
-    started, clock = datetime.now(timezone.utc), time.perf_counter()
+    started, clock = datetime.now(UTC), time.perf_counter()
     spec = load_spec(spec_path, root)
     step, close = _stage_progress(spec.request_id, progress)
     audit: dict[str, Any] = {
@@ -336,7 +325,7 @@ def run_request(
             record_request(spec.organisation, spec.request_id, analysis.analysed_person_ids)
             step(STAGES[7])
         audit["workspace_deleted"] = not workspace.path.exists()
-        audit["deleted_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        audit["deleted_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         audit["counts"] = analysis.counts
         audit["released"] = True
         if not keep_upload:
@@ -353,14 +342,18 @@ def run_request(
     finally:
         close()
         audit.setdefault("status", "succeeded" if status == "released" else "failed")
-        audit["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        audit["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
         upload_people = analysis.upload_people if analysis is not None else None
         append_audit_record("run", audit, upload_people=upload_people)
     return RunOutcome(spec.request_id, status, message, out_dir, time.perf_counter() - clock)
 
 
 def run_batch(
-    folder: str | Path, *, outputs: str | Path = "outputs", progress: bool = True, root: str | Path | None = None
+    folder: str | Path,
+    *,
+    outputs: str | Path = "outputs",
+    progress: bool = True,
+    root: str | Path | None = None,
 ) -> list[RunOutcome]:
     """Run every ``*.yaml`` request in ``folder``; one failing request never stops the others."""
     outcomes = []

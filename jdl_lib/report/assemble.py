@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from jdl_lib.attrition import Attrition
 from jdl_lib.balance.stats import BalanceResult
 from jdl_lib.errors import DisclosureError, MatchingError
 from jdl_lib.matching.result import MatchResult
@@ -277,36 +278,35 @@ def power_section(rate: Estimate, alpha: float, power: float = 0.8) -> dict[str,
 
 
 def attrition_section(
-    stages: Sequence[tuple[str, str, int, Sequence[tuple[str, int]]]], control_records: int, threshold: int
+    attrition: Attrition, control_records: int, threshold: int
 ) -> tuple[dict[str, Any], list[dict[str, str]]]:
-    """Stage-by-stage attrition: submitted → … → analysed, with the reasons for each loss.
+    """Stage-by-stage attrition (submitted → … → analysed) with the reasons for each loss.
 
-    ``stages`` holds (key, label, count, reasons) in order; reasons are (text, count) and sum to the
-    stage's loss. Stage counts are always shown (every one is a group the organisation itself submitted);
-    reason counts under ``threshold`` are suppressed with enough others of the same stage that they
-    cannot be recovered from the stage's loss.
+    Stage counts are always shown (each is a group the organisation itself submitted, and the JDL
+    publishes them); reason counts under ``threshold`` are suppressed with enough other reasons of
+    the same stage that they cannot be recovered from the stage's loss.
     """
     out, suppressed = [], []
-    previous = None
-    for key, label, count, reasons in stages:
-        lost = 0 if previous is None else previous - count
-        listed = [(text, n) for text, n in reasons if n > 0]
-        hidden = _hidden_counts(pd.Series([n for _, n in listed], dtype="int64"), threshold)
-        reason_rows = []
-        for i, (text, n) in enumerate(listed):
+    for stage in attrition.stages:
+        hidden = _hidden_counts(pd.Series([n for _, n in stage.losses], dtype="int64"), threshold)
+        reasons = []
+        for i, (text, n) in enumerate(stage.losses):
             if hidden.iloc[i]:
-                suppressed.append({"table": "attrition", "item": f"{label}: {text}"})
-            reason_rows.append({"reason": text, "count": None if hidden.iloc[i] else int(n)})
+                suppressed.append({"table": "attrition", "item": f"{stage.label}: {text}"})
+            reasons.append({"reason": text, "count": None if hidden.iloc[i] else int(n)})
         out.append(
-            {"stage": key, "label": label, "count": int(count), "lost": int(lost), "reasons": reason_rows}
+            {
+                "stage": stage.key,
+                "label": stage.label,
+                "count": stage.count,
+                "lost": stage.lost,
+                "reasons": reasons,
+            }
         )
-        previous = count
-    return (
-        {
-            "submitted": out[0]["count"],
-            "analysed": out[-1]["count"],
-            "control_records": int(control_records),
-            "stages": out,
-        },
-        suppressed,
-    )
+    section = {
+        "submitted": attrition.submitted,
+        "analysed": attrition.final,
+        "control_records": int(control_records),
+        "stages": out,
+    }
+    return section, suppressed

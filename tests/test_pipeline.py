@@ -1,0 +1,152 @@
+"""One request end to end on the synthetic store: parameter file → results.json → HTML + PDF.
+
+Checks the issue's promises: every number in results.json is what the library computed (and the same
+inputs and seed give the same file, byte for byte); the headline carries those numbers; the HTML and PDF
+exist and contain them; the verdict is right for a large planted effect in a big group and inconclusive
+for a small group; no personal data from the upload reaches any output; the workspace is gone.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from pypdf import PdfReader
+from synth_helpers import small_store
+
+from jdl_lib.pipeline import analyse, run_batch, run_request
+from jdl_lib.privacy import read_audit_log, scan_outputs
+from jdl_lib.report import text
+from jdl_lib.spec import load_spec
+from jdl_lib.store import NationalStore
+from jdl_lib.synth.cohort import make_cohort, write_cohort
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory, monkeypatch_module) -> Path:
+    """A project folder with the small synthetic store and a lab folder of its own."""
+    root = tmp_path_factory.mktemp("project")
+    (root / "pyproject.toml").write_text("[project]\nname = 'lab'\n")
+    store = small_store()
+    shutil.copy(store, root / "national.duckdb")
+    shutil.copy(store.with_name(f"{store.stem}.truth.parquet"), root / "national.truth.parquet")
+    monkeypatch_module.setenv("JDL_LAB_DIR", str(root / "lab"))
+    monkeypatch_module.chdir(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    mp = pytest.MonkeyPatch()
+    yield mp
+    mp.undo()
+
+
+def _request(
+    root: Path, request_id: str, n: int, effect: float, seed: int, folder: str = "parameters"
+) -> Path:
+    """Draw a cohort with a planted effect and write its upload and parameter file; return the file."""
+    cohort = make_cohort(
+        root / "national.duckdb",
+        n,
+        "custody",
+        date(2004, 1, 1),
+        date(2010, 12, 31),
+        selection="higher_risk",
+        effect_rate=effect,
+        seed=seed,
+    )
+    write_cohort(cohort, root / request_id)
+    spec = {
+        "request_id": request_id,
+        "organisation": f"Test organisation {request_id}",
+        "intervention": {"name": "the test mentoring service", "description": "Mentoring on release."},
+        "upload": f"../{request_id}/upload.csv",
+        "setting": "custody",
+        "store": "../national.duckdb",
+        "seed": 11,
+    }
+    path = root / folder / f"{request_id}.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+@pytest.fixture(scope="module")
+def big_effect(project: Path):
+    """A 600-person cohort with a planted 20-point fall in reoffending, run end to end."""
+    params = _request(project, "big-effect", 600, -0.20, seed=5)
+    outcome = run_request(params, outputs=project / "outputs", root=project, progress=False)
+    return params, outcome
+
+
+def test_big_planted_effect_is_released_and_significant(big_effect):
+    params, outcome = big_effect
+    assert outcome.status == "released", outcome.message
+    results = json.loads((outcome.out_dir / "results.json").read_text())
+    rate = next(o for o in results["outcomes"] if o["measure"] == "reoffended_1y")
+    assert rate["significant"] and rate["difference"] < 0
+    assert text.verdict(results) == "reduction"
+    assert results["attrition"]["analysed"] >= 60
+
+
+def test_results_json_is_what_the_library_computes_byte_for_byte(big_effect, project: Path):
+    params, outcome = big_effect
+    spec = load_spec(params, project)
+    with NationalStore.open(spec.store) as store:
+        again = analyse(spec, store, spec.upload)
+    written = (outcome.out_dir / "results.json").read_text()
+    assert json.dumps(again.results, indent=2, sort_keys=True) == written
+
+
+def test_headline_html_and_pdf_carry_the_numbers(big_effect):
+    _, outcome = big_effect
+    results = json.loads((outcome.out_dir / "results.json").read_text())
+    headline = text.headline(results)
+    rate = next(o for o in results["outcomes"] if o["measure"] == "reoffended_1y")
+    treated_pct, control_pct = f"{100 * rate['treated_value']:.0f}%", f"{100 * rate['control_value']:.0f}%"
+    assert str(rate["n_treated"]) in headline and treated_pct in headline and control_pct in headline
+    html = (outcome.out_dir / "report.html").read_text()
+    pdf_text = " ".join(page.extract_text() for page in PdfReader(outcome.out_dir / "report.pdf").pages)
+    for document in (html, " ".join(pdf_text.split())):
+        assert treated_pct in document and control_pct in document
+        assert f"{rate['n_treated']} people" in document
+    assert 'class="jp-InputArea"' not in html and "import " not in html  # no code cells
+
+
+def test_no_personal_data_leaves_and_the_workspace_is_gone(big_effect, project: Path):
+    params, outcome = big_effect
+    upload = pd.read_csv(project / "big-effect" / "upload.csv", dtype=str)
+    people = pd.DataFrame(
+        {
+            "forename": upload["Forename"],
+            "surname": upload["Surname"],
+            "date_of_birth": upload["Date of birth"],
+            "pnc_id": upload["PNC ID"],
+            "prison_number": upload["Prison number"],
+        }
+    )
+    assert scan_outputs([outcome.out_dir], people) == []
+    workspaces = project / "lab"
+    assert not any(p.name.startswith("ws-") for p in workspaces.rglob("ws-*"))
+    record = [r for r in read_audit_log() if r.get("request_id") == "big-effect"][-1]
+    assert record["released"] and record["workspace_deleted"]
+
+
+def test_small_group_is_inconclusive_and_batch_isolates_failures(project: Path):
+    _request(project, "small-group", 90, -0.05, seed=9, folder="batch")
+    (project / "batch" / "broken.yaml").write_text("request_id: broken\nunknown_key: 1\n")
+    batch = run_batch(project / "batch", outputs=project / "outputs", root=project, progress=False)
+    outcomes = {o.request_id: o for o in batch}
+    assert outcomes["broken"].status == "failed" and "SpecError" in outcomes["broken"].message
+    small = outcomes["small-group"]
+    assert small.status == "released", small.message
+    results = json.loads((small.out_dir / "results.json").read_text())
+    assert text.verdict(results) == "inconclusive"
