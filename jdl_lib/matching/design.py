@@ -7,12 +7,15 @@ see ``docs/methods.md``) and names columns of the derived index-event frame (``j
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
 from jdl_lib.errors import MatchingError
+
+logger = logging.getLogger(__name__)
 
 #: Covariates of the JDL-style propensity model, as columns of the derived index-event frame.
 DEFAULT_COVARIATES: tuple[str, ...] = (
@@ -116,8 +119,31 @@ def design_matrix(frame: pd.DataFrame, covariates: Sequence[str]) -> pd.DataFram
             dummies.index = frame.index
             parts.append(dummies.iloc[:, 1:])
     x = pd.concat(parts, axis=1) if parts else pd.DataFrame(index=frame.index)
-    constant = x.columns[x.nunique() <= 1]
-    return x.drop(columns=constant)
+    x = x.drop(columns=x.columns[x.nunique() <= 1])
+    return x.drop(columns=_dependent_columns(x))
+
+
+def _dependent_columns(x: pd.DataFrame) -> list[str]:
+    """Columns that are exact linear combinations of earlier ones (with the intercept).
+
+    E.g. previous sanctions = previous convictions + previous cautions. Such a column adds nothing to
+    a model and makes its fit singular, so it is dropped (and logged), as R's ``glm`` reports it NA.
+    Found on the correlation matrix (k x k, cheap even for a million rows), keeping the earliest columns.
+    """
+    if x.shape[1] == 0:
+        return []
+    z = x.to_numpy(dtype=float)
+    z = (z - z.mean(0)) / z.std(0)
+    corr = z.T @ z / len(z)
+    kept: list[int] = []
+    for j in range(corr.shape[0]):
+        idx = kept + [j]
+        if np.linalg.eigvalsh(corr[np.ix_(idx, idx)]).min() > 1e-9:
+            kept.append(j)
+    dropped = [c for j, c in enumerate(x.columns) if j not in kept]
+    if dropped:
+        logger.info("Dropped covariates that are linear combinations of others: %s", dropped)
+    return dropped
 
 
 def exact_strata(frame: pd.DataFrame, exact: Sequence[str]) -> np.ndarray:
