@@ -76,19 +76,62 @@ def _true_effects(pool: pd.DataFrame, s: np.ndarray, p: np.ndarray, p_t: np.ndar
     }
 
 
+def _one_event_per_person(rng: np.random.Generator, pool: pd.DataFrame) -> pd.DataFrame:
+    """Keep one candidate event per person, chosen at random (independently of outcomes), so a person
+    can be drawn at most once and every kept event's inclusion probability is exactly its design weight."""
+    order = rng.permutation(len(pool))
+    kept = pool.iloc[order].drop_duplicates("person_id")
+    return kept.sort_values("disposal_id", kind="stable").reset_index(drop=True)
+
+
+def _inclusion_probabilities(weight: np.ndarray, n: int) -> np.ndarray:
+    """Inclusion probabilities proportional to ``weight`` and summing to ``n`` (capped at 1).
+
+    Units whose share would exceed 1 are taken with certainty and the rest rescaled (the standard
+    iterative capping of probability-proportional-to-size designs).
+    """
+    lam = np.zeros(len(weight))
+    free = weight > 0
+    remaining = n
+    while True:
+        lam[free] = remaining * weight[free] / weight[free].sum()
+        over = free & (lam >= 1)
+        if not over.any():
+            return lam
+        lam[over] = 1.0
+        free &= ~over
+        remaining = n - int((lam == 1).sum())
+
+
 def _draw_events(rng: np.random.Generator, pool: pd.DataFrame, weight: np.ndarray, n: int) -> pd.DataFrame:
-    """Weighted sampling without replacement of events, at most one per person (exponential keys)."""
-    keys = np.log(rng.random(len(pool))) / np.where(weight > 0, weight, np.nan)
-    ranked = pool.assign(_key=np.nan_to_num(keys, nan=-np.inf)).sort_values(
-        ["_key", "disposal_id"], ascending=[False, True], kind="stable"
-    )
-    chosen = ranked.drop_duplicates("person_id").head(n)
-    if len(chosen) < n:
+    """Draw ``n`` events with inclusion probabilities proportional to ``weight`` (Pareto πps sampling).
+
+    Why not successive weighted draws (``choice(..., p=w, replace=False)`` or exponential keys): once ``n``
+    is a noticeable share of the pool their inclusion probabilities flatten towards uniform for heavily
+    weighted units, which weakens both the selection on risk and the outcome tilt that plants the effect.
+    Pareto sampling (Rosén 1997) keeps inclusion probabilities proportional to the weights to within a
+    small error, so the planted effect is realised as stated. ``pool`` holds one event per person.
+    """
+    if (weight > 0).sum() < n:
         raise ValueError(
-            f"only {len(chosen)} people are eligible in this setting and window, fewer than n={n}; "
+            f"only {(weight > 0).sum()} people are eligible in this setting and window, fewer than n={n}; "
             "widen the window, lower n or build a larger store."
         )
-    return chosen.drop(columns="_key")
+    lam = _inclusion_probabilities(weight, n)
+    n_certain = int((lam >= 1).sum())
+    if n_certain:
+        logger.warning(
+            "%d of %d people are drawn with certainty (selection too strong for the pool); the planted "
+            "effect is not applied to them exactly: lower the selection strength or widen the window.",
+            n_certain,
+            n,
+        )
+    u = rng.random(len(pool))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        keys = np.where(lam >= 1, -1.0, (u / (1 - u)) / (lam / (1 - lam)))
+    keys[lam <= 0] = np.inf
+    chosen = np.argsort(keys, kind="stable")[:n]
+    return pool.iloc[np.sort(chosen)]
 
 
 def _intervention_dates(rng: np.random.Generator, events: pd.DataFrame, setting: str, con) -> pd.DataFrame:
@@ -221,7 +264,7 @@ def make_cohort(
     with NationalStore.open(store_path) as store:
         pool = candidate_pool(store, setting, index_from, index_to)
         pool = pool.merge(pd.read_parquet(truth_file), on="disposal_id", how="left")
-        pool = pool.sort_values("disposal_id", kind="stable").reset_index(drop=True)
+        pool = _one_event_per_person(rng, pool)
         p = pool[TRUTH_COLUMN].to_numpy(float)
         p_t = np.clip(p + effect_rate, 0.0, 1.0)
         s = _selection_weight(pool.ogrs_score.to_numpy(float), selection, selection_strength)
