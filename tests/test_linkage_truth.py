@@ -44,7 +44,7 @@ def score(cohort, result) -> dict[str, float]:
     """Precision of links and recall of distinct people who are in the national data."""
     key = cohort.answer_key.set_index("upload_row")
     true = result.links["upload_row"].map(key["person_id"])
-    correct = result.links["person_id"] == true
+    correct = (result.links["person_id"] == true).fillna(False).astype(bool)
     present = key["person_id"].dropna().unique()
     return {
         "precision": correct.mean(),

@@ -3,19 +3,22 @@
 The national side is every identity on the index: each person's main record and each alias, all
 carrying the person's ``person_id``. The model (``docs/linkage.md`` gives the reasons):
 
-* Blocking (a pair is scored only if one rule holds): same date of birth; date of birth with day and
-  month swapped; same surname and year of birth; same forename key (nicknames folded) and surname.
+* Blocking (a pair is scored only if one rule holds): same date of birth and surname initial; same
+  date of birth and forename-key initial; date of birth with day and month swapped and same surname
+  initial; same surname and year of birth; same forename key (nicknames folded) and surname.
   The national records meeting any rule are selected first by equi-joins in the store, so Splink
   only ever sees the few thousand candidates of this upload, whatever the store's size.
 * Comparisons: forename (exact, nickname, Damerau-Levenshtein 1, Jaro-Winkler 0.9), surname (exact,
   Damerau-Levenshtein 1, Jaro-Winkler 0.9 and 0.8), date of birth (exact, day/month swapped, one
   character different, within a month, within a year), gender (exact).
 * Training on the national data: u probabilities from random pairs of a random sample of national
-  people; m probabilities by expectation maximisation over the blocked pairs of the upload and the
-  national main records (aliases left out so that m describes data-entry noise; blocked
-  on date of birth, then on forename key and surname); the probability that two random records match
-  is ``prior_in_store`` divided by the number of national people, because each submitted person is
-  at most one of them.
+  people. m probabilities counted from the pairs the identifiers proved (rows linked by a trusted PNC
+  ID or prison number, against the main record), combined (median, Splink's rule) with expectation
+  maximisation over the upload and national main records blocked on date of birth and surname
+  initial. Aliases are left out of training so that m describes data-entry noise; levels never seen
+  get a floor of half an observation. The probability that two random records match is
+  ``prior_in_store`` divided by the number of national people, because each submitted person is at
+  most one of them.
 
 Nothing is written to disk: Splink runs in a private in-memory DuckDB database.
 """
@@ -97,6 +100,8 @@ def _splink_table(con: duckdb.DuckDBPyConnection, name: str, records: pd.DataFra
                         THEN make_date(year(r.date_of_birth), day(r.date_of_birth), month(r.date_of_birth))
                    END AS dob_swapped,
                    coalesce(k.forename_key, r.forename) AS forename_key,
+                   left(r.surname, 1) AS surname_initial,
+                   left(coalesce(k.forename_key, r.forename), 1) AS forename_initial,
                    list_distinct(list_concat([r.forename], coalesce(x.roots, []))) AS forename_roots
             FROM r
             LEFT JOIN {t["keys"]} k ON k.forename = r.forename
@@ -156,15 +161,16 @@ def _settings(link_type: str, prior: float) -> object:
         link_type=link_type,
         comparisons=[forename, surname, dob, gender],
         blocking_rules_to_generate_predictions=[
-            block_on("date_of_birth"),
-            CustomRule("l.dob_swapped = r.date_of_birth"),
+            block_on("date_of_birth", "surname_initial"),
+            block_on("date_of_birth", "forename_initial"),
+            CustomRule("l.dob_swapped = r.date_of_birth AND l.surname_initial = r.surname_initial"),
             block_on("surname", "dob_year"),
             block_on("forename_key", "surname"),
         ],
         probability_two_random_records_match=prior,
         additional_columns_to_retain=["person_id"],
         retain_matching_columns=False,
-        max_iterations=100,
+        max_iterations=25,
     )
 
 
@@ -279,7 +285,9 @@ def score_pairs(
         if len(labels):
             private.register("identifier_labels", _label_pairs(labels))
             trainer.training.estimate_m_from_pairwise_labels("identifier_labels")
-        trainer.training.estimate_parameters_using_expectation_maximisation(block_on("date_of_birth"))
+        trainer.training.estimate_parameters_using_expectation_maximisation(
+            block_on("date_of_birth", "surname_initial")
+        )
         model = _floor_m(trainer.misc.save_model_to_json(), len(labels) + len(up))
         lap("train_m")
         linker = Linker(
