@@ -6,7 +6,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install lint store clean
+STORE := data/national.duckdb
+
+.PHONY: demo test install lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,10 +19,16 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-store: $(STAMP)
-	$(BIN)/jdl synth --people 300000 --seed 2013 --store data/national.duckdb
+$(STORE): | $(STAMP)
+	$(BIN)/jdl synth --people 300000 --seed 2013 --store $(STORE)
 
-demo: store
+# The demo request: a custody cohort drawn from the synthetic store with a planted 8-point fall in
+# reoffending, selected towards higher risk (the answer key stays in outputs/demo-cohort/).
+demo: $(STORE)
+	$(BIN)/jdl synth-cohort --store $(STORE) --n 800 --setting custody --from 2005-01-01 --to 2010-12-31 \
+		--effect -0.08 --selection higher_risk --seed 7 --out outputs/demo-cohort
+	$(BIN)/jdl run parameters/demo.yaml
+	@echo "Answer key and true effect of the demo cohort: outputs/demo-cohort/truth.json"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -29,4 +37,4 @@ lint: $(STAMP)
 	$(BIN)/ruff check jdl_lib tests bench
 
 clean:
-	rm -rf $(VENV) outputs/* data/*.duckdb
+	rm -rf $(VENV) outputs/* data/*.duckdb data/*.parquet

@@ -33,6 +33,7 @@ from jdl_lib.index_events import find_index_events
 from jdl_lib.intake import read_upload
 from jdl_lib.linkage import LinkageSettings, link_cohort
 from jdl_lib.matching.registry import get_matcher
+from jdl_lib.matching.result import MatchResult
 from jdl_lib.outcomes import estimate_effects, regression_adjusted_effect
 from jdl_lib.privacy import (
     RunWorkspace,
@@ -49,7 +50,7 @@ from jdl_lib.privacy.lab import keyed_hash, lab_secret
 from jdl_lib.report import assemble
 from jdl_lib.report.render import render_report
 from jdl_lib.report.results import SCHEMA_VERSION, validate_results, write_results
-from jdl_lib.spec import RequestSpec, load_spec
+from jdl_lib.spec import MatchingSpec, RequestSpec, load_spec
 from jdl_lib.store import NationalStore
 
 log = logging.getLogger(__name__)
@@ -121,6 +122,28 @@ def _stage_progress(request_id: str, enabled: bool) -> tuple[Callable[[str], Non
     return step, bar.close
 
 
+def match_cohort(
+    treated: pd.DataFrame, pool: pd.DataFrame, matching: MatchingSpec, seed: int
+) -> tuple[pd.DataFrame, MatchResult]:
+    """Match the cohort's index events to candidate controls as the request's matching settings say.
+
+    Returns the frame given to the matcher (treated rows first, then the pool) and the match result.
+    """
+    frame = pd.concat([treated, pool], ignore_index=True)
+    treat = np.r_[np.ones(len(treated), dtype=int), np.zeros(len(pool), dtype=int)]
+    m = matching
+    matcher = get_matcher(
+        m.method,
+        **({"ratio": m.ratio, "replace": m.replace} if m.method == "nearest" else {}),
+        caliper=m.caliper,
+        std_caliper=m.std_caliper,
+        exact=m.exact,
+        covariates=m.covariates,
+        random_state=seed,
+    ).fit(frame, treat)
+    return frame, matcher.result_
+
+
 def analyse(
     spec: RequestSpec, store: NationalStore, upload_path: Path, step: Callable[[str], None] = lambda _: None
 ) -> Analysis:
@@ -165,19 +188,8 @@ def analyse(
         treated["index_date"].max(),
         exclude_person_ids=pd.concat([linkage.links["person_id"], linkage.duplicates["person_id"]]).tolist(),
     )
-    frame = pd.concat([treated, pool], ignore_index=True)
-    treat = np.r_[np.ones(len(treated), dtype=int), np.zeros(len(pool), dtype=int)]
     m = spec.matching
-    matcher = get_matcher(
-        m.method,
-        **({"ratio": m.ratio, "replace": m.replace} if m.method == "nearest" else {}),
-        caliper=m.caliper,
-        std_caliper=m.std_caliper,
-        exact=m.exact,
-        covariates=m.covariates,
-        random_state=spec.seed,
-    ).fit(frame, treat)
-    match = matcher.result_
+    frame, match = match_cohort(treated, pool, m, spec.seed)
     attrition = attrition.then(
         "matched",
         "Matched to similar people",

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from jdl_lib.errors import SpecError
+from jdl_lib.matching.design import DEFAULT_COVARIATES
 from jdl_lib.template import SETTINGS
 
 #: Largest parameter file read, in bytes; a request file is a few hundred bytes.
@@ -29,37 +30,10 @@ MATCHING_METHODS = ("nearest",)
 #: Ways to test the treated-control difference: cluster-robust regression on the matched sample, or the
 #: MoJ-style two-sample t-test.
 COMPARISON_METHODS = ("cluster_robust", "moj_ttest")
-#: Covariates of the derived index-event frame that a propensity model may use.
-COVARIATES = (
-    "age_at_index",
-    "age_at_first_contact",
-    "gender",
-    "ethnicity",
-    "region",
-    "uk_national",
-    "disposal_type",
-    "sentence_length_days",
-    "index_offence_group",
-    "previous_offences",
-    "previous_sanctions",
-    "previous_convictions",
-    "previous_cautions",
-    "previous_custody",
-    "previous_breaches",
-    "years_since_first_sanction",
-    "copas_rate",
-    "ogrs_score",
-    "employed_year_before",
-    "on_benefit_year_before",
-    "assessed",
-    "accommodation_need",
-    "ete_need",
-    "drug_need",
-    "alcohol_need",
-)
-#: Default propensity-model covariates: demographics, criminal history, employment/benefit history and
-#: assessed needs, as the MoJ lab describes its matching variables.
-DEFAULT_COVARIATES = tuple(c for c in COVARIATES if c not in ("gender", "ogrs_score"))
+#: Covariates of the derived index-event frame that a propensity model may use: the JDL's matching
+#: variables (demographics, criminal history, risk score, employment and benefits, assessed needs, the index
+#: disposal and year), defined once in :mod:`jdl_lib.matching.design`.
+COVARIATES = DEFAULT_COVARIATES
 #: Variables that can be matched exactly (categorical columns, plus the matcher's two-year index band).
 EXACT_VARIABLES = (
     "gender",
