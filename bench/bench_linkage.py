@@ -37,7 +37,7 @@ def canonical_upload(upload: pd.DataFrame) -> pd.DataFrame:
         iso = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
         out[col] = iso.fillna(pd.to_datetime(text, format="%d/%m/%Y", errors="coerce"))
     out["pnc_id"] = [normalise_pnc(v) if isinstance(v, str) and v.strip() else None for v in out["pnc_id"]]
-    out.insert(0, "upload_row", np.arange(1, len(out) + 1))
+    out.insert(0, "upload_row", np.arange(2, len(out) + 2))
     return out
 
 

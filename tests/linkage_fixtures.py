@@ -135,7 +135,7 @@ def make_upload(people: pd.DataFrame, n: int = 300, seed: int = 5) -> tuple[pd.D
 def canonical_upload(upload: pd.DataFrame) -> pd.DataFrame:
     """The synthetic generator's upload (template columns, dates as text) in intake's canonical form.
 
-    ``upload_row`` counts data rows from 1, as the generator's answer key does. Kept independent of
+    ``upload_row`` is the spreadsheet row (heading = 1), as intake and the generator's answer key number it. Kept independent of
     intake so that the truth tests measure linkage alone.
     """
     out = upload.copy()
@@ -147,5 +147,5 @@ def canonical_upload(upload: pd.DataFrame) -> pd.DataFrame:
         out[col] = out[col].astype("string").str.strip().str.upper()
     out["pnc_id"] = [normalise_pnc(v) if isinstance(v, str) and v.strip() else None for v in out["pnc_id"]]
     out["prison_number"] = out["prison_number"].where(out["prison_number"].notna(), None)
-    out.insert(0, "upload_row", np.arange(1, len(out) + 1))
+    out.insert(0, "upload_row", np.arange(2, len(out) + 2))
     return out

@@ -49,7 +49,7 @@ def test_answer_key_agrees_with_upload_row_by_row() -> None:
     c = _cohort(n=500)
     up, key = c.upload, c.answer_key
     assert len(up) == len(key) == 500 + c.truth["counts"]["duplicates"]
-    assert list(key.upload_row) == list(range(1, len(up) + 1))
+    assert list(key.upload_row) == list(range(2, len(up) + 2))  # spreadsheet rows, heading = 1
     real = key.person_id.notna()
     assert real.sum() == c.truth["counts"]["real"] + key[real].duplicate_of.notna().sum()
     truth = _people(key.person_id[real].unique())
@@ -65,7 +65,7 @@ def test_answer_key_agrees_with_upload_row_by_row() -> None:
     assert (joined.gender.to_numpy() == truth.loc[ids, "gender"].to_numpy()).all()
     # Duplicates repeat their original row exactly (dates may be written in another format).
     dup = key.duplicate_of.notna().to_numpy()
-    orig = key.duplicate_of[dup].astype(int).to_numpy() - 1
+    orig = key.duplicate_of[dup].astype(int).to_numpy() - 2
     assert (up.forename.to_numpy()[dup] == up.forename.to_numpy()[orig]).all()
     assert np.array_equal(key.person_id.to_numpy()[dup], key.person_id.to_numpy()[orig], equal_nan=True)
     # Fabricated people are not in the national data.
@@ -78,7 +78,7 @@ def test_lab_index_event_rule_finds_the_sampled_event() -> None:
     for setting in ("custody", "community"):
         c = _cohort(setting=setting, n=300, seed=4)
         key = c.answer_key[c.answer_key.person_id.notna() & c.answer_key.duplicate_of.isna()]
-        rows = c.upload.iloc[key.upload_row.to_numpy() - 1]
+        rows = c.upload.iloc[key.upload_row.to_numpy() - 2]
         probe = pd.DataFrame(
             {
                 "person_id": key.person_id.astype(int).to_numpy(),

@@ -30,6 +30,8 @@ from jdl_lib.synth.noise import NoiseConfig, apply_noise
 from jdl_lib.template import SETTINGS, UPLOAD_COLUMNS
 
 logger = logging.getLogger(__name__)
+#: Spreadsheet row of the first person (the heading is row 1), the numbering intake reports problems in.
+FIRST_DATA_ROW = 2
 
 SELECTIONS = ("higher_risk", "lower_risk", "random")
 _SIGN = {"higher_risk": 1.0, "lower_risk": -1.0, "random": 0.0}
@@ -306,13 +308,15 @@ def make_cohort(
     position[order] = np.arange(len(rows))
     rows = rows.iloc[order].reset_index(drop=True)
     rows["duplicate_of"] = pd.array(
-        [pd.NA if pd.isna(v) else int(position[v]) + 1 for v in rows.duplicate_of], dtype="Int64"
+        [pd.NA if pd.isna(v) else int(position[v]) + FIRST_DATA_ROW for v in rows.duplicate_of], dtype="Int64"
     )
     rows["setting"] = setting
     upload = rows[list(UPLOAD_COLUMNS)].copy()
     iso = _format_dates(rng, upload, noise.iso_dates)
     rows.loc[iso.to_numpy(), "noise"] = [f"{k};iso_dates" if k else "iso_dates" for k in rows.noise[iso]]
-    answer_key = rows.assign(upload_row=np.arange(1, len(rows) + 1))[list(ANSWER_KEY_COLUMNS)]
+    answer_key = rows.assign(upload_row=np.arange(FIRST_DATA_ROW, len(rows) + FIRST_DATA_ROW))[
+        list(ANSWER_KEY_COLUMNS)
+    ]
 
     treated = pool.disposal_id.isin(events.disposal_id).to_numpy()
     others = ~pool.person_id.isin(events.person_id).to_numpy()
