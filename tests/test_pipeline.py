@@ -50,7 +50,13 @@ def monkeypatch_module():
 
 
 def _request(
-    root: Path, request_id: str, n: int, effect: float, seed: int, folder: str = "parameters"
+    root: Path,
+    request_id: str,
+    n: int,
+    effect: float,
+    seed: int,
+    folder: str = "parameters",
+    selection: str = "higher_risk",
 ) -> Path:
     """Draw a cohort with a planted effect and write its upload and parameter file; return the file."""
     cohort = make_cohort(
@@ -59,7 +65,7 @@ def _request(
         "custody",
         date(2004, 1, 1),
         date(2010, 12, 31),
-        selection="higher_risk",
+        selection=selection,
         effect_rate=effect,
         seed=seed,
     )
@@ -141,7 +147,8 @@ def test_no_personal_data_leaves_and_the_workspace_is_gone(big_effect, project: 
 
 
 def test_small_group_is_inconclusive_and_batch_isolates_failures(project: Path):
-    _request(project, "small-group", 90, -0.05, seed=9, folder="batch")
+    # A realistic small service: 90 people, a modest planted effect, no strong selection on risk.
+    _request(project, "small-group", 90, -0.05, seed=9, folder="batch", selection="random")
     (project / "batch" / "broken.yaml").write_text("request_id: broken\nunknown_key: 1\n")
     batch = run_batch(project / "batch", outputs=project / "outputs", root=project, progress=False)
     outcomes = {o.request_id: o for o in batch}

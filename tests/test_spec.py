@@ -71,9 +71,9 @@ def test_minimal_file_gets_documented_defaults(project: Path) -> None:
 def test_demo_parameters_are_valid(tmp_path: Path) -> None:
     demo = Path(__file__).parents[1] / "parameters" / "demo.yaml"
     (tmp_path / "parameters").mkdir()
-    (tmp_path / "outputs" / "demo").mkdir(parents=True)
+    (tmp_path / "outputs" / "demo-cohort").mkdir(parents=True)
     (tmp_path / "data").mkdir()
-    (tmp_path / "outputs" / "demo" / "upload.csv").write_text("x\n")
+    (tmp_path / "outputs" / "demo-cohort" / "upload.csv").write_text("x\n")
     (tmp_path / "data" / "national.duckdb").write_bytes(b"")
     copy = tmp_path / "parameters" / "demo.yaml"
     copy.write_text(demo.read_text())
