@@ -299,7 +299,9 @@ def run_cmd(
 
 @app.command("batch")
 def batch_cmd(
-    folder: str = typer.Argument("parameters", help="Folder of parameter files; every *.yaml is one request."),
+    folder: str = typer.Argument(
+        "parameters", help="Folder of parameter files; every *.yaml is one request."
+    ),
     outputs: str = typer.Option("outputs", help="Folder that receives outputs/<request-id>/."),
 ) -> None:
     """Run every request in a folder; one failure never stops the others. Prints a summary table."""

@@ -135,7 +135,8 @@ def make_upload(people: pd.DataFrame, n: int = 300, seed: int = 5) -> tuple[pd.D
 def canonical_upload(upload: pd.DataFrame) -> pd.DataFrame:
     """The synthetic generator's upload (template columns, dates as text) in intake's canonical form.
 
-    ``upload_row`` is the spreadsheet row (heading = 1), as intake and the generator's answer key number it. Kept independent of
+    ``upload_row`` is the spreadsheet row (heading = 1), as intake and the generator's answer key
+    number it. Kept independent of
     intake so that the truth tests measure linkage alone.
     """
     out = upload.copy()

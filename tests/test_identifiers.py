@@ -28,7 +28,9 @@ def test_short_forms_normalise_to_canonical():
 def test_vectorised_letters_agree_with_scalar():
     years = np.array([1990, 2001, 2012])
     serials = np.array([1, 7654321, 42])
-    assert list(pnc_check_letters(years, serials)) == [pnc_check_letter(y, s) for y, s in zip(years, serials)]
+    assert list(pnc_check_letters(years, serials)) == [
+        pnc_check_letter(y, s) for y, s in zip(years, serials, strict=True)
+    ]
 
 
 def test_prison_number_format():
