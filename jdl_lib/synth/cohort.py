@@ -78,14 +78,6 @@ def _true_effects(pool: pd.DataFrame, s: np.ndarray, p: np.ndarray, p_t: np.ndar
     }
 
 
-def _one_event_per_person(rng: np.random.Generator, pool: pd.DataFrame) -> pd.DataFrame:
-    """Keep one candidate event per person, chosen at random (independently of outcomes), so a person
-    can be drawn at most once and every kept event's inclusion probability is exactly its design weight."""
-    order = rng.permutation(len(pool))
-    kept = pool.iloc[order].drop_duplicates("person_id")
-    return kept.sort_values("disposal_id", kind="stable").reset_index(drop=True)
-
-
 def _inclusion_probabilities(weight: np.ndarray, n: int) -> np.ndarray:
     """Inclusion probabilities proportional to ``weight`` and summing to ``n`` (capped at 1).
 
@@ -106,24 +98,31 @@ def _inclusion_probabilities(weight: np.ndarray, n: int) -> np.ndarray:
 
 
 def _draw_events(rng: np.random.Generator, pool: pd.DataFrame, weight: np.ndarray, n: int) -> pd.DataFrame:
-    """Draw ``n`` events with inclusion probabilities proportional to ``weight`` (Pareto πps sampling).
+    """Draw ``n`` events of ``n`` distinct people with inclusion probabilities proportional to ``weight``.
 
-    Why not successive weighted draws (``choice(..., p=w, replace=False)`` or exponential keys): once ``n``
-    is a noticeable share of the pool their inclusion probabilities flatten towards uniform for heavily
-    weighted units, which weakens both the selection on risk and the outcome tilt that plants the effect.
-    Pareto sampling (Rosén 1997) keeps inclusion probabilities proportional to the weights to within a
-    small error, so the planted effect is realised as stated. ``pool`` holds one event per person.
+    Events, not people, are the sampling units (Pareto πps sampling, Rosén 1997), as an organisation
+    meets people at a release or a sentence. Why not one random event per person first: how many
+    events a person has depends on the outcomes of the earlier ones (a reoffence soon brings another
+    sentence), so the kept event is less likely to be a reoffending one (about 2 points at 5M) and
+    its person less frequent an offender than the pool's events with the same observables: neither
+    is on observables, so no matching can remove it. Why not successive weighted draws
+    (``choice(..., p=w, replace=False)``): once ``n`` is a noticeable share of the pool their
+    inclusion probabilities flatten towards uniform for heavily weighted units. A person whose
+    second event is also drawn keeps the one with the smaller Pareto key and the next key fills the
+    place; that departs from exact proportionality only by the (logged) share of such collisions.
     """
-    if (weight > 0).sum() < n:
+    person = pool.person_id.to_numpy()
+    eligible = np.unique(person[weight > 0]).size
+    if eligible < n:
         raise ValueError(
-            f"only {(weight > 0).sum()} people are eligible in this setting and window, fewer than n={n}; "
+            f"only {eligible} people are eligible in this setting and window, fewer than n={n}; "
             "widen the window, lower n or build a larger store."
         )
     lam = _inclusion_probabilities(weight, n)
     n_certain = int((lam >= 1).sum())
     if n_certain:
         logger.warning(
-            "%d of %d people are drawn with certainty (selection too strong for the pool); the planted "
+            "%d of %d events are drawn with certainty (selection too strong for the pool); the planted "
             "effect is not applied to them exactly: lower the selection strength or widen the window.",
             n_certain,
             n,
@@ -132,7 +131,12 @@ def _draw_events(rng: np.random.Generator, pool: pd.DataFrame, weight: np.ndarra
     with np.errstate(divide="ignore", invalid="ignore"):
         keys = np.where(lam >= 1, -1.0, (u / (1 - u)) / (lam / (1 - lam)))
     keys[lam <= 0] = np.inf
-    chosen = np.argsort(keys, kind="stable")[:n]
+    order = np.argsort(keys, kind="stable")
+    _, first = np.unique(person[order], return_index=True)  # each person's smallest key
+    chosen = order[np.sort(first)[:n]]
+    collisions = n - np.unique(person[order[:n]]).size
+    if collisions:
+        logger.info("%d of %d draws fell on a person already drawn; the next keys filled them", collisions, n)
     return pool.iloc[np.sort(chosen)]
 
 
@@ -216,6 +220,7 @@ def make_cohort(
     effect_rate: float = -0.05,
     noise: NoiseConfig | None = None,
     seed: int = 0,
+    candidates: pd.DataFrame | None = None,
 ) -> Cohort:
     """Draw an organisation's cohort from a synthetic store with a planted effect on reoffending.
 
@@ -240,6 +245,10 @@ def make_cohort(
         Data-entry noise rates (defaults: :class:`NoiseConfig`).
     seed
         Seed of the cohort's random stream.
+    candidates
+        The store's ``candidate_pool(store, setting, index_from, index_to)``, precomputed to save its
+        derivation when many cohorts are drawn from a large store (10-20 s at 5M people); it may
+        already carry the truth column. None derives it here.
 
     Returns
     -------
@@ -264,9 +273,10 @@ def make_cohort(
             "with `jdl synth`."
         )
     with NationalStore.open(store_path) as store:
-        pool = candidate_pool(store, setting, index_from, index_to)
-        pool = pool.merge(pd.read_parquet(truth_file), on="disposal_id", how="left")
-        pool = _one_event_per_person(rng, pool)
+        pool = candidate_pool(store, setting, index_from, index_to) if candidates is None else candidates
+        if TRUTH_COLUMN not in pool:
+            pool = pool.merge(pd.read_parquet(truth_file), on="disposal_id", how="left")
+        pool = pool.reset_index(drop=True)
         p = pool[TRUTH_COLUMN].to_numpy(float)
         p_t = np.clip(p + effect_rate, 0.0, 1.0)
         s = _selection_weight(pool.ogrs_score.to_numpy(float), selection, selection_strength)
