@@ -283,14 +283,14 @@ def validate(
 def run_cmd(
     params: str = typer.Argument(..., help="The request's parameter file (parameters/<request-id>.yaml)."),
     outputs: str = typer.Option("outputs", help="Folder that receives outputs/<request-id>/."),
-    delete_upload: bool = typer.Option(
-        False, "--delete-upload", help="Delete the submitted file once the report is released."
+    keep_upload: bool = typer.Option(
+        False, "--keep-upload", help="Keep the submitted file after release (default: it is deleted)."
     ),
 ) -> None:
     """Run one request end to end and release its report (HTML, PDF, results.json)."""
     from jdl_lib.pipeline import run_request
 
-    outcome = run_request(params, outputs=outputs, keep_upload=not delete_upload)
+    outcome = run_request(params, outputs=outputs, keep_upload=keep_upload)
     typer.echo(f"{outcome.request_id}: {outcome.status} in {outcome.seconds:.0f} s. {outcome.message}")
     if outcome.out_dir is not None:
         typer.echo(f"Report: {outcome.out_dir / 'report.html'} and {outcome.out_dir / 'report.pdf'}")

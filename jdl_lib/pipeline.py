@@ -293,7 +293,7 @@ def run_request(
     spec_path: str | Path,
     *,
     outputs: str | Path = "outputs",
-    keep_upload: bool = True,
+    keep_upload: bool = False,
     progress: bool = True,
     root: str | Path | None = None,
 ) -> RunOutcome:
@@ -302,10 +302,11 @@ def run_request(
     The person-level work happens in memory and in a private workspace (DuckDB spills there) that is
     deleted when the run ends, however it ends. Outputs are built in a staging folder, scanned for every
     identifier in the upload, and released (renamed into place with a COMPLETE marker) only if clean.
-    The differencing registry and the append-only audit log record the run. With ``keep_upload=False``
-    the submitted file is deleted after a released run, as the lab promises charities; analysts working
-    on a request keep it until the final run. ``root`` is the folder every path in the parameter file
-    must stay inside (default: the project holding the file).
+    The differencing registry and the append-only audit log record the run. The submitted file is deleted
+    once the report is released, as the lab promises charities (``keep_upload=True`` keeps it while an
+    analyst is still working on a request); a refused or failed run keeps it so the request can be re-run.
+    ``root`` is the folder every path in the parameter file must stay inside (default: the project holding
+    the file).
     """
     started, clock = datetime.now(UTC), time.perf_counter()
     spec = load_spec(spec_path, root)

@@ -89,7 +89,7 @@ def _request(
 def big_effect(project: Path):
     """A 600-person cohort with a planted 20-point fall in reoffending, run end to end."""
     params = _request(project, "big-effect", 600, -0.20, seed=5)
-    outcome = run_request(params, outputs=project / "outputs", root=project, progress=False)
+    outcome = run_request(params, outputs=project / "outputs", root=project, progress=False, keep_upload=True)
     return params, outcome
 
 
@@ -157,3 +157,4 @@ def test_small_group_is_inconclusive_and_batch_isolates_failures(project: Path):
     assert small.status == "released", small.message
     results = json.loads((small.out_dir / "results.json").read_text())
     assert text.verdict(results) == "inconclusive"
+    assert not (project / "small-group" / "upload.csv").exists()  # deleted once the report is released
