@@ -96,13 +96,14 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=200)
     parser.add_argument("--n", type=int, default=500)
     parser.add_argument("--effect", type=float, default=-0.05)
+    parser.add_argument("--no-null", action="store_true", help="skip the replications with a zero effect")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
     start = time.perf_counter()
     with NationalStore.open(args.store) as store:
         pool = candidate_pool(store, "custody", *WINDOW)
         pool = pool.merge(pd.read_parquet(truth_path(args.store)), on="disposal_id", how="left")
-        for effect in (args.effect, 0.0):
+        for effect in (args.effect,) if args.no_null else (args.effect, 0.0):
             rows = pd.DataFrame(
                 [replicate(args.store, store, pool, args.n, effect, seed) for seed in range(args.reps)]
             )
