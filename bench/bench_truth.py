@@ -79,9 +79,11 @@ def summarise(label: str, rows: pd.DataFrame) -> None:
     mc_se = err.std(ddof=1) / np.sqrt(len(rows))
     print(
         f"{label}: reps {len(rows)} | true effect {rows['true'].mean():+.4f} | naive bias "
-        f"{(rows['naive'] - rows['true']).mean():+.4f} | matched bias {err.mean():+.4f} (MC se {mc_se:.4f}) | "
-        f"coverage {cover:.3f} | mean CI width {(rows['high'] - rows['low']).mean():.4f} | "
-        f"significant {rows['significant'].mean():.3f} | treated dropped per cohort {rows['dropped'].mean():.1f}"
+        f"{(rows['naive'] - rows['true']).mean():+.4f} | matched bias {err.mean():+.4f} "
+        f"(MC se {mc_se:.4f}) | coverage {cover:.3f} | mean CI width "
+        f"{(rows['high'] - rows['low']).mean():.4f} | "
+        f"significant {rows['significant'].mean():.3f} | treated dropped per cohort "
+        f"{rows['dropped'].mean():.1f}"
     )
     print(
         f"  decomposition: treated y-p {rows['t_y_minus_p'].mean():+.4f} | matched controls y-p "

@@ -8,7 +8,9 @@ true one-year reoffending probability and ``p_t = clip(p + effect_rate, 0, 1)``.
 treated, ``P(reoffend | X) = p_t(X)`` while national controls keep ``p(X)``, so the effect on the
 treated is the planted one (less clipping), and the frequency of reoffending falls with the
 reoffenders removed. Because selection is on risk, the naive difference is biased; matching has
-to fix that.
+to fix that. Events, not people, are the sampling units (see :func:`_draw_events`). Drawing the
+treated leaves the pool at their risk slightly richer in reoffenders (about f x |effect|, f the
+share drawn there; ``docs/synthetic_model.md``), so keep cohorts a small share of the pool.
 """
 
 from __future__ import annotations
