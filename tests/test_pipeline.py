@@ -9,7 +9,12 @@ for a small group; no personal data from the upload reaches any output; the work
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from datetime import date
 from pathlib import Path
 
@@ -38,6 +43,7 @@ def project(tmp_path_factory: pytest.TempPathFactory, monkeypatch_module) -> Pat
     shutil.copy(store, root / "national.duckdb")
     shutil.copy(store.with_name(f"{store.stem}.truth.parquet"), root / "national.truth.parquet")
     monkeypatch_module.setenv("JDL_LAB_DIR", str(root / "lab"))
+    monkeypatch_module.setenv("JDL_WORKSPACE_ROOT", str(root / "workspaces"))
     monkeypatch_module.chdir(root)
     return root
 
@@ -140,8 +146,7 @@ def test_no_personal_data_leaves_and_the_workspace_is_gone(big_effect, project: 
         }
     )
     assert scan_outputs([outcome.out_dir], people) == []
-    workspaces = project / "lab"
-    assert not any(p.name.startswith("ws-") for p in workspaces.rglob("ws-*"))
+    assert (project / "workspaces").is_dir() and not list((project / "workspaces").glob("ws-*"))
     record = [r for r in read_audit_log() if r.get("request_id") == "big-effect"][-1]
     assert record["released"] and record["workspace_deleted"]
 
@@ -158,3 +163,42 @@ def test_small_group_is_inconclusive_and_batch_isolates_failures(project: Path):
     results = json.loads((small.out_dir / "results.json").read_text())
     assert text.verdict(results) == "inconclusive"
     assert not (project / "small-group" / "upload.csv").exists()  # deleted once the report is released
+
+
+def test_a_killed_run_leaves_nothing_and_the_next_run_succeeds(project: Path):
+    """SIGTERM in the middle of a run: no workspace, no released report; the same request then runs."""
+    params = _request(project, "killed", 200, -0.05, seed=13)
+    env = {
+        **os.environ,
+        "JDL_LAB_DIR": str(project / "lab"),
+        "JDL_WORKSPACE_ROOT": str(project / "workspaces"),
+    }
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jdl_lib",
+            "run",
+            str(params),
+            "--keep-upload",
+            "--outputs",
+            str(project / "outputs"),
+        ],
+        cwd=project,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while not list((project / "workspaces").glob("ws-*.killed.*")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert child.poll() is None, "the run ended before its workspace was seen"
+    time.sleep(1.0)  # well inside the person-level stages
+    child.send_signal(signal.SIGTERM)
+    child.wait(timeout=60)
+    assert child.returncode != 0
+    assert not list((project / "workspaces").glob("ws-*"))
+    assert not (project / "outputs" / "killed" / "COMPLETE").exists()
+    outcome = run_request(params, outputs=project / "outputs", root=project, progress=False)
+    assert outcome.status == "released", outcome.message
+    assert (outcome.out_dir / "COMPLETE").exists()
