@@ -284,7 +284,8 @@ def attrition_section(
 
     Stage counts are always shown (each is a group the organisation itself submitted, and the JDL
     publishes them); reason counts under ``threshold`` are suppressed with enough other reasons of
-    the same stage that they cannot be recovered from the stage's loss.
+    the same stage that they cannot be recovered from the stage's loss, and likewise the split of a
+    stage (e.g. linked people by link method: PNC ID, prison number, exact, probabilistic).
     """
     out, suppressed = [], []
     for stage in attrition.stages:
@@ -294,15 +295,25 @@ def attrition_section(
             if hidden.iloc[i]:
                 suppressed.append({"table": "attrition", "item": f"{stage.label}: {text}"})
             reasons.append({"reason": text, "count": None if hidden.iloc[i] else int(n)})
-        out.append(
-            {
-                "stage": stage.key,
-                "label": stage.label,
-                "count": stage.count,
-                "lost": stage.lost,
-                "reasons": reasons,
-            }
-        )
+        entry = {
+            "stage": stage.key,
+            "label": stage.label,
+            "count": stage.count,
+            "lost": stage.lost,
+            "reasons": reasons,
+        }
+        if stage.breakdown:
+            split = _hidden_counts(pd.Series([n for _, n in stage.breakdown], dtype="int64"), threshold)
+            entry["breakdown"] = [
+                {"label": text, "count": None if split.iloc[i] else int(n)}
+                for i, (text, n) in enumerate(stage.breakdown)
+            ]
+            suppressed += [
+                {"table": "attrition", "item": f"{stage.label}: {text}"}
+                for i, (text, _) in enumerate(stage.breakdown)
+                if split.iloc[i]
+            ]
+        out.append(entry)
     section = {
         "submitted": attrition.submitted,
         "analysed": attrition.final,

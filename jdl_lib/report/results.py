@@ -111,7 +111,8 @@ SCHEMA: dict[str, Any] = _obj(
                             "count": _INT,
                             "lost": _INT,
                             "reasons": _array(_obj({"reason": _STR, "count": _NINT})),
-                        }
+                        },
+                        {"breakdown": _array(_obj({"label": _STR, "count": _NINT}))},
                     ),
                     1,
                 ),

@@ -47,15 +47,20 @@ def to_html(frame: pd.DataFrame, caption: str = "") -> str:
 def attrition_table(results: dict[str, Any]) -> pd.DataFrame:
     """Stage-by-stage attrition: people left, lost at the stage, share of those submitted, and why."""
     a = results["attrition"]
+    threshold = results["settings"]["disclosure"]["cell_threshold"]
     rows = []
     for stage in a["stages"]:
         reasons = "; ".join(
             f"{r['reason']} ({r['count']:,})" if r["count"] is not None else r["reason"]
             for r in stage["reasons"]
         )
+        split = "; ".join(
+            f"{b['count']:,} {b['label']}" if b["count"] is not None else f"<{threshold} {b['label']}"
+            for b in stage.get("breakdown", [])
+        )
         rows.append(
             {
-                "Stage": stage["label"],
+                "Stage": stage["label"] + (f" ({split})" if split else ""),
                 "People": f"{stage['count']:,}",
                 "Lost": f"{stage['lost']:,}" if stage["lost"] else "",
                 "% of submitted": pct(stage["count"] / a["submitted"]) if a["submitted"] else "-",
