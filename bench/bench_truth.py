@@ -12,7 +12,10 @@ store's own realisation), matched controls' realised minus true p (the same real
 tilted draw leaves the pool's high-risk part slightly richer in reoffenders, about f x |effect| with f the
 share of the pool drawn there), and controls' minus treated true p (matching on observables only).
 
-    python bench/bench_truth.py --store data/national.duckdb --reps 200 --n 500
+    OMP_NUM_THREADS=1 python bench/bench_truth.py --store data/national.duckdb --reps 200 --n 500
+
+(One BLAS thread: the propensity fit's least squares ran three times slower with threads on two shared
+cores; about 3.4 s a replication on the demo store.)
 """
 
 from __future__ import annotations
