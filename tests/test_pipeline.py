@@ -152,8 +152,10 @@ def test_no_personal_data_leaves_and_the_workspace_is_gone(big_effect, project: 
 
 
 def test_small_group_is_inconclusive_and_batch_isolates_failures(project: Path):
-    # A realistic small service: 90 people, a modest planted effect, no strong selection on risk.
-    _request(project, "small-group", 90, -0.05, seed=9, folder="batch", selection="random")
+    # A realistic small service: 90 people and a modest planted fall of 3 points, far below what 90 people
+    # can show (the minimum detectable difference is about 20 points), so a real effect goes undetected
+    # in all but the odd chance draw; the report must then say "inconclusive", not "no effect".
+    _request(project, "small-group", 90, -0.03, seed=9, folder="batch", selection="random")
     (project / "batch" / "broken.yaml").write_text("request_id: broken\nunknown_key: 1\n")
     batch = run_batch(project / "batch", outputs=project / "outputs", root=project, progress=False)
     outcomes = {o.request_id: o for o in batch}
@@ -161,6 +163,7 @@ def test_small_group_is_inconclusive_and_batch_isolates_failures(project: Path):
     small = outcomes["small-group"]
     assert small.status == "released", small.message
     results = json.loads((small.out_dir / "results.json").read_text())
+    assert results["power"]["mdd"] > 0.10
     assert text.verdict(results) == "inconclusive"
     assert not (project / "small-group" / "upload.csv").exists()  # deleted once the report is released
 
