@@ -19,6 +19,7 @@ import yaml
 
 from jdl_lib.errors import SpecError
 from jdl_lib.matching.design import DEFAULT_COVARIATES
+from jdl_lib.privacy.disclosure import MINIMUM_GROUP
 from jdl_lib.template import SETTINGS
 
 #: Largest parameter file read, in bytes; a request file is a few hundred bytes.
@@ -370,7 +371,9 @@ def load_spec(path: str | Path, root: str | Path | None = None) -> RequestSpec:
     disclosure = DisclosureSpec()
     if "disclosure" in top:
         d = check.mapping(top["disclosure"], "disclosure", ("min_group", "cell_threshold"), ())
-        dv = {k: check.number(v, f"disclosure.{k}", int, 1, 100_000) for k, v in d.items()}
+        # The minimum group can be raised but never lowered below the JDL's 60 (privacy.MINIMUM_GROUP).
+        lowest = {"min_group": MINIMUM_GROUP, "cell_threshold": 1}
+        dv = {k: check.number(v, f"disclosure.{k}", int, lowest[k], 100_000) for k, v in d.items()}
         disclosure = DisclosureSpec(**dv) if None not in dv.values() else None
 
     if check.problems:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from jdl_lib.errors import SpecError
 from jdl_lib.spec import DEFAULT_COVARIATES, OUTCOMES, MatchingSpec, RequestSpec, load_spec
@@ -161,3 +163,36 @@ def test_messages_never_echo_values(project: Path) -> None:
     secret = "JOHN SMITH 1980-01-01"
     text = problems(write(project, {**MINIMAL, "setting": secret, secret: 1, "seed": secret}))
     assert secret not in text
+
+
+def test_minimum_group_cannot_be_lowered_below_60(project: Path) -> None:
+    text = problems(write(project, {**MINIMAL, "disclosure": {"min_group": 10}}))
+    assert "disclosure.min_group" in text and "60" in text
+    assert (
+        load_spec(write(project, {**MINIMAL, "disclosure": {"min_group": 100}})).disclosure.min_group == 100
+    )
+
+
+_yaml_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=40),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    extra=st.dictionaries(
+        st.sampled_from([*MINIMAL, "matching", "disclosure", "outcomes", "x"]), _yaml_values
+    ),
+    raw=st.binary(max_size=200),
+)
+def test_random_parameter_files_give_a_spec_or_a_clear_error(project: Path, extra: dict, raw: bytes) -> None:
+    """Property: any mapping or bytes either loads or raises SpecError, never another kind of error."""
+    for content in ({**MINIMAL, **extra}, raw):
+        try:
+            load_spec(write(project, content))
+        except SpecError as err:
+            assert str(err)
