@@ -1,16 +1,10 @@
 """Truth benchmark on the synthetic national store: does the lab recover a planted effect?
 
-For each replication a cohort is drawn with selection towards higher risk and a planted effect on the
-one-year proven reoffending rate (``jdl_lib.synth.make_cohort``). The lab then does what ``jdl run`` does
-from the index events on: the true people's index events (from the answer key, so that linkage, which has
-its own truth tests, does not enter), their derived features, the candidate pool of everyone else, matching
-with the request defaults, and the one-year proven reoffending rate. It prints, against the cohort's known
-true effect: the naive bias, the matched estimate's bias, 95% CI coverage and width, and — with a planted
-effect of zero — the share of falsely significant results. A decomposition of the bias by the true
-probabilities ``p`` (truth table) follows: treated realised minus true p (the planted effect plus the
-store's own realisation), matched controls' realised minus true p (the same realisation plus depletion: the
-tilted draw leaves the pool's high-risk part slightly richer in reoffenders, about f x |effect| with f the
-share of the pool drawn there), and controls' minus treated true p (matching on observables only).
+Each replication (``jdl_lib.synth.recovery.recover_effect``) draws a cohort with selection towards higher
+risk and a planted effect on the one-year proven reoffending rate, then matches and estimates as ``jdl run``
+does. This prints, against the cohort's known true effect: the naive bias, the matched estimate's bias, 95% CI
+coverage and width, and, with a planted effect of zero, the share of falsely significant results; then the
+bias decomposition by the true probabilities (see the recovery module).
 
     OMP_NUM_THREADS=1 python bench/bench_truth.py --store data/national.duckdb --reps 200 --n 500
 
@@ -28,51 +22,10 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from jdl_lib.derived import candidate_pool, index_event_features
-from jdl_lib.outcomes import estimate_effects
-from jdl_lib.pipeline import match_cohort
-from jdl_lib.spec import MatchingSpec
 from jdl_lib.store import NationalStore
-from jdl_lib.synth import NoiseConfig, make_cohort
-from jdl_lib.synth.national import TRUTH_COLUMN, truth_path
+from jdl_lib.synth.recovery import recover_effect, truth_pool
 
 WINDOW = (date(2004, 1, 1), date(2010, 12, 31))
-
-
-def replicate(
-    store_path: str, store: NationalStore, pool: pd.DataFrame, n: int, effect: float, seed: int
-) -> dict:
-    """One cohort, matched and estimated; returns the estimate, its CI, the truth and the decomposition."""
-    cohort = make_cohort(
-        store_path,
-        n,
-        "custody",
-        *WINDOW,
-        effect_rate=effect,
-        seed=seed,
-        noise=NoiseConfig.none(),
-        candidates=pool,
-    )
-    key = cohort.answer_key.dropna(subset=["person_id"])
-    treated = index_event_features(store, disposal_ids=key["disposal_id"].astype(int).tolist())
-    controls = pool[~pool["person_id"].isin(treated["person_id"])].drop(columns=TRUTH_COLUMN)
-    _, match = match_cohort(treated, controls, MatchingSpec(), seed)
-    rate = estimate_effects(match, ["rate"])["rate"]
-    m = match.matched.assign(p=match.matched["disposal_id"].map(pool.set_index("disposal_id")[TRUTH_COLUMN]))
-    t, c = m[m["treat"] == 1], m[m["treat"] == 0]
-    c_gap = np.average(c["reoffended_1y"] - c["p"], weights=c["weights"])
-    return {
-        "t_y_minus_p": (t["reoffended_1y"] - t["p"]).mean(),
-        "c_y_minus_p": c_gap,
-        "c_p_minus_t_p": np.average(c["p"], weights=c["weights"]) - t["p"].mean(),
-        "true": cohort.truth["true_effect"]["rate"],
-        "naive": cohort.truth["naive_difference_rate"],
-        "estimate": rate.difference,
-        "low": rate.ci_low,
-        "high": rate.ci_high,
-        "significant": rate.significant,
-        "dropped": match.n_dropped,
-    }
 
 
 def summarise(label: str, rows: pd.DataFrame) -> None:
@@ -106,11 +59,13 @@ def main() -> None:
     logging.disable(logging.WARNING)
     start = time.perf_counter()
     with NationalStore.open(args.store) as store:
-        pool = candidate_pool(store, "custody", *WINDOW)
-        pool = pool.merge(pd.read_parquet(truth_path(args.store)), on="disposal_id", how="left")
+        pool = truth_pool(store, "custody", *WINDOW)
         for effect in (args.effect,) if args.no_null else (args.effect, 0.0):
             rows = pd.DataFrame(
-                [replicate(args.store, store, pool, args.n, effect, seed) for seed in range(args.reps)]
+                [
+                    recover_effect(store, pool, args.n, effect, seed, window=WINDOW)
+                    for seed in range(args.reps)
+                ]
             )
             summarise(f"planted {effect:+.2f}", rows)
     print(f"total {time.perf_counter() - start:.0f} s")

@@ -13,43 +13,24 @@ import pandas as pd
 import pytest
 from synth_helpers import small_store
 
-from jdl_lib.derived import candidate_pool, index_event_features
-from jdl_lib.outcomes import estimate_effects
-from jdl_lib.pipeline import match_cohort
-from jdl_lib.spec import MatchingSpec
 from jdl_lib.store import NationalStore
 from jdl_lib.synth import NoiseConfig, make_cohort
-from jdl_lib.synth.national import TRUTH_COLUMN, truth_path
+from jdl_lib.synth.national import TRUTH_COLUMN
+from jdl_lib.synth.recovery import recover_effect, truth_pool
 
 WINDOW = (date(2003, 1, 1), date(2010, 12, 31))
 
 
 def _estimates(effect: float, reps: int, n: int) -> pd.DataFrame:
     """Per replication: the matched rate difference, its 95% CI and the cohort's true effect."""
-    store_path = small_store()
-    rows = []
-    with NationalStore.open(store_path) as store:
-        pool = candidate_pool(store, "custody", *WINDOW)
-        pool = pool.merge(pd.read_parquet(truth_path(store_path)), on="disposal_id", how="left")
-        for seed in range(reps):
-            cohort = make_cohort(
-                store_path,
-                n,
-                "custody",
-                *WINDOW,
-                effect_rate=effect,
-                seed=seed,
-                noise=NoiseConfig.none(),
-                candidates=pool,
-            )
-            ids = cohort.answer_key.disposal_id.dropna().astype(int).tolist()
-            treated = index_event_features(store, disposal_ids=ids)
-            controls = pool[~pool.person_id.isin(treated.person_id)].drop(columns=TRUTH_COLUMN)
-            _, match = match_cohort(treated, controls, MatchingSpec(), seed)
-            rate = estimate_effects(match, ["rate"])["rate"]
-            true = cohort.truth["true_effect"]["rate"]
-            rows.append({"error": rate.difference - true, "covered": rate.ci_low <= true <= rate.ci_high})
-    return pd.DataFrame(rows)
+    with NationalStore.open(small_store()) as store:
+        pool = truth_pool(store, "custody", *WINDOW)
+        rows = pd.DataFrame(
+            [recover_effect(store, pool, n, effect, seed, window=WINDOW) for seed in range(reps)]
+        )
+    rows["error"] = rows["estimate"] - rows["true"]
+    rows["covered"] = (rows["low"] <= rows["true"]) & (rows["true"] <= rows["high"])
+    return rows
 
 
 @pytest.mark.slow
@@ -68,8 +49,7 @@ def test_drawn_events_reoffend_as_their_true_probability_says() -> None:
     # earlier ones, so picking one random event per person first pulled this about 2 points down.
     store_path = small_store()
     with NationalStore.open(store_path) as store:
-        pool = candidate_pool(store, "custody", *WINDOW)
-    pool = pool.merge(pd.read_parquet(truth_path(store_path)), on="disposal_id", how="left")
+        pool = truth_pool(store, "custody", *WINDOW)
     gaps = [
         c.truth["treated_rate"] - c.truth["treated_true_p"]
         for c in (
