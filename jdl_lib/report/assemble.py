@@ -168,18 +168,28 @@ def balance_section(balance: BalanceResult) -> dict[str, Any]:
 
 
 def overlap_section(match: MatchResult, threshold: int) -> dict[str, Any]:
-    """Histogram of propensity scores: treated, all candidate controls, and weighted matched controls.
+    """Histogram of propensity scores on the log-odds scale: treated, all candidate controls, and weighted
+    matched controls.
 
-    Bins holding 1 to ``threshold - 1`` treated people are emptied in every series (and the threshold is
-    recorded), so the chart never shows a handful of identifiable people at the extremes of the score.
+    The log-odds scale is the one matching works on, and it spreads out the small scores a cohort drawn
+    from a national pool has. Bins span the treated range (one unit either side); controls beyond it fall
+    in the end bins. Bins holding 1 to ``threshold - 1`` treated people are emptied in every series (and
+    the threshold is recorded), so the chart never shows a handful of people at the extremes of the score.
     """
-    edges = np.linspace(0.0, 1.0, OVERLAP_BINS + 1)
+
+    def logit(p: pd.Series) -> np.ndarray:
+        q = np.clip(p.to_numpy(dtype=float), 1e-9, 1 - 1e-9)
+        return np.log(q / (1 - q))
+
     scores = match.scores
-    treated = np.histogram(scores.loc[scores["treat"] == 1, "propensity"], edges)[0]
-    before = np.histogram(scores.loc[scores["treat"] == 0, "propensity"], edges)[0]
+    t_scores = logit(scores.loc[scores["treat"] == 1, "propensity"])
+    lo, hi = float(t_scores.min()) - 1.0, float(t_scores.max()) + 1.0
+    edges = np.linspace(lo, hi, OVERLAP_BINS + 1)
+    treated = np.histogram(t_scores, edges)[0]
+    before = np.histogram(np.clip(logit(scores.loc[scores["treat"] == 0, "propensity"]), lo, hi), edges)[0]
     m = match.matched
     ctrl = m[m["treat"] == 0]
-    after = np.histogram(ctrl["propensity"], edges, weights=ctrl["weights"])[0]
+    after = np.histogram(np.clip(logit(ctrl["propensity"]), lo, hi), edges, weights=ctrl["weights"])[0]
     small = (treated > 0) & (treated < threshold)
     treated, after = np.where(small, 0, treated), np.where(small, 0.0, after)
     return {

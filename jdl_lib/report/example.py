@@ -153,9 +153,9 @@ def example_results(
         }
         for name, b, a in zip(_COVARIATES, smd_before, smd_after, strict=True)
     ]
-    edges = np.linspace(0, 1, 21)
-    treated_hist = np.histogram(rng.beta(3, 5, n), edges)[0]
-    control_before = np.histogram(rng.beta(1.5, 8, 200_000), edges)[0]
+    edges = np.linspace(-6.0, 0.0, 21)  # log-odds of the propensity score, as the pipeline bins it
+    treated_hist = np.histogram(rng.normal(-3.0, 0.9, n), edges)[0]
+    control_before = np.histogram(np.clip(rng.normal(-4.5, 1.2, 200_000), -6.0, 0.0), edges)[0]
 
     profile, suppressed = [], []
     for variable, shares in _PROFILE.items():

@@ -16,6 +16,8 @@ from matplotlib.figure import Figure
 
 from jdl_lib.report.text import pct, scaled
 
+#: Characteristics shown in the love plot (the largest differences); the balance table lists them all.
+LOVE_PLOT_ROWS = 25
 WIDTH = 6.7
 TREATED, CONTROL, GREY = "#1b6ca8", "#e07b39", "#9aa5b1"
 STYLE = {"font.size": 9, "axes.titlesize": 10, "axes.spines.top": False, "axes.spines.right": False}
@@ -56,10 +58,15 @@ def attrition_chart(results: dict[str, Any]) -> Figure:
 
 
 @_styled
-def love_plot(results: dict[str, Any]) -> Figure:
-    """Absolute standardised mean differences before and after matching, with the balance threshold."""
+def love_plot(results: dict[str, Any], most: int = LOVE_PLOT_ROWS) -> Figure:
+    """Absolute standardised mean differences before and after matching, with the balance threshold.
+
+    Shows the ``most`` characteristics with the largest difference before or after matching, so the chart
+    fits a page; the rest (all smaller) are named in the x-axis label and listed in the balance table.
+    """
     b = results["balance"]
-    rows = sorted(b["covariates"], key=lambda c: abs(c["smd_before"]))
+    ranked = sorted(b["covariates"], key=lambda c: max(abs(c["smd_before"]), abs(c["smd_after"])))
+    rows, rest = ranked[-most:], ranked[:-most]
     fig = Figure(figsize=(WIDTH, 0.2 * len(rows) + 1.0))
     ax = fig.subplots()
     y = np.arange(len(rows))
@@ -69,7 +76,11 @@ def love_plot(results: dict[str, Any]) -> Figure:
         b["threshold"], color="#b23b3b", linestyle="--", linewidth=1, label=f"Threshold {b['threshold']}"
     )
     ax.set_yticks(y, [c["covariate"].replace("_", " ") for c in rows], fontsize=8)
-    ax.set_xlabel("Absolute standardised mean difference")
+    label = "Absolute standardised mean difference"
+    if rest:
+        largest = max(max(abs(c["smd_before"]), abs(c["smd_after"])) for c in rest)
+        label += f"\n({len(rest)} other characteristics, all below {largest:.2f}, are in the balance table)"
+    ax.set_xlabel(label)
     ax.grid(axis="x", alpha=0.3)
     ax.legend(loc="lower right", fontsize=8, frameon=False)
     fig.tight_layout()
@@ -91,7 +102,7 @@ def overlap_plot(results: dict[str, Any]) -> Figure:
         counts = np.asarray(o[key], dtype=float)
         shares = counts / counts.sum() if counts.sum() else counts
         ax.stairs(shares, edges, label=label, color=color, linestyle=style, linewidth=1.8)
-    ax.set_xlabel("Propensity score (estimated chance of receiving the service)")
+    ax.set_xlabel("Propensity score, log-odds (estimated chance of receiving the service)")
     ax.set_ylabel("Share of group")
     ax.legend(fontsize=8, frameon=False)
     fig.tight_layout()
