@@ -255,4 +255,11 @@ def cannot_say(results: dict[str, Any]) -> list[str]:
             "You cannot say the groups are fully comparable: some characteristics stay out of balance after "
             "matching (see 'How good the match is')."
         )
+    reoffender_only = ("days_to_first_reoffence", "first_reoffence_custody")
+    if any(r["reported"] for r in results["outcomes"] if r["measure"] in reoffender_only):
+        said.append(
+            "You cannot read the time to first reoffence or custody for the first reoffence as effects of "
+            "the service in the same way: they compare only the people who reoffended, and if the service "
+            "changes who reoffends, those two groups are no longer alike."
+        )
     return said
