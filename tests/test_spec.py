@@ -57,7 +57,7 @@ def test_minimal_file_gets_documented_defaults(project: Path) -> None:
     assert spec.matching == MatchingSpec()
     assert (spec.matching.method, spec.matching.ratio, spec.matching.caliper, spec.matching.replace) == (
         "nearest",
-        1,
+        5,
         0.2,
         True,
     )
