@@ -55,6 +55,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=500)
     parser.add_argument("--effect", type=float, default=-0.05)
     parser.add_argument("--no-null", action="store_true", help="skip the replications with a zero effect")
+    parser.add_argument("--first-seed", type=int, default=0, help="seed of the first replication")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
     start = time.perf_counter()
@@ -64,7 +65,7 @@ def main() -> None:
             rows = pd.DataFrame(
                 [
                     recover_effect(store, pool, args.n, effect, seed, window=WINDOW)
-                    for seed in range(args.reps)
+                    for seed in range(args.first_seed, args.first_seed + args.reps)
                 ]
             )
             summarise(f"planted {effect:+.2f}", rows)
