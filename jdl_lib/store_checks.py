@@ -206,50 +206,37 @@ def check_unique(con: duckdb.DuckDBPyConnection, t: schema.Table) -> list[Violat
 
 
 def check_foreign_keys(con: duckdb.DuckDBPyConnection, t: schema.Table, loaded: set[str]) -> list[Violation]:
-    """Every non-null foreign key matches a row of the referenced table (when that table loaded)."""
+    """Every non-null foreign key matches a row of the referenced table, and every row a ``required_in``
+    table must reference is referenced (checked only when the other table loaded)."""
+    checks = [
+        (
+            fk,
+            f"WHERE s.{q(fk.column)} IS NOT NULL",
+            f"orphan keys: no matching {fk.ref_table}.{fk.ref_column}",
+            f"include the referenced {fk.ref_table} rows or drop these rows",
+        )
+        for fk in t.foreign_keys
+    ] + [
+        (
+            fk,
+            "",
+            f"rows never referenced by {fk.ref_table}.{fk.ref_column}",
+            f"every {t.name} row needs at least one {fk.ref_table} row (or drop it)",
+        )
+        for fk in t.required_in
+    ]
     out = []
     pk = q(t.primary_key)
-    for fk in t.foreign_keys:
+    for fk, where, problem, fix in checks:
         if fk.ref_table not in loaded:
             continue
         n, ex = _count_examples(
             con,
             f"SELECT count(*), min(s.{pk}::VARCHAR, {N_EXAMPLES}) FROM {q(t.name)} s "
-            f"ANTI JOIN {q(fk.ref_table)} r ON s.{q(fk.column)} = r.{q(fk.ref_column)} "
-            f"WHERE s.{q(fk.column)} IS NOT NULL",
+            f"ANTI JOIN {q(fk.ref_table)} r ON s.{q(fk.column)} = r.{q(fk.ref_column)} {where}",
         )
         if n:
-            out.append(
-                Violation(
-                    t.name,
-                    fk.column,
-                    n,
-                    f"orphan keys: no matching {fk.ref_table}.{fk.ref_column}",
-                    f"include the referenced {fk.ref_table} rows or drop these rows",
-                    _examples(ex),
-                    t.primary_key,
-                )
-            )
-    for fk in t.required_in:
-        if fk.ref_table not in loaded:
-            continue
-        n, ex = _count_examples(
-            con,
-            f"SELECT count(*), min(s.{pk}::VARCHAR, {N_EXAMPLES}) FROM {q(t.name)} s "
-            f"ANTI JOIN {q(fk.ref_table)} r ON s.{q(fk.column)} = r.{q(fk.ref_column)}",
-        )
-        if n:
-            out.append(
-                Violation(
-                    t.name,
-                    fk.column,
-                    n,
-                    f"rows never referenced by {fk.ref_table}.{fk.ref_column}",
-                    f"every {t.name} row needs at least one {fk.ref_table} row (or drop it)",
-                    _examples(ex),
-                    t.primary_key,
-                )
-            )
+            out.append(Violation(t.name, fk.column, n, problem, fix, _examples(ex), t.primary_key))
     return out
 
 
