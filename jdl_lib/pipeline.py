@@ -25,14 +25,15 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from jdl_lib import __version__
-from jdl_lib.attrition import add_index_events, add_linkage, from_intake
-from jdl_lib.balance.stats import assess_balance
+from jdl_lib.attrition import Attrition, add_index_events, add_linkage, from_intake
+from jdl_lib.balance.stats import BalanceResult, assess_balance
 from jdl_lib.derived import candidate_pool, index_event_features
 from jdl_lib.errors import JdlError
 from jdl_lib.index_events import find_index_events
 from jdl_lib.intake import read_upload
 from jdl_lib.linkage import LinkageSettings, link_cohort
-from jdl_lib.matching.registry import get_matcher
+from jdl_lib.linkage.result import LinkageResult
+from jdl_lib.matching.registry import get_matcher, matcher_parameters
 from jdl_lib.matching.result import MatchResult
 from jdl_lib.outcomes import estimate_effects, regression_adjusted_effect
 from jdl_lib.privacy import (
@@ -122,37 +123,80 @@ def _stage_progress(request_id: str, enabled: bool) -> tuple[Callable[[str], Non
     return step, bar.close
 
 
+def matcher_arguments(matching: MatchingSpec, seed: int) -> dict[str, Any]:
+    """The keyword arguments a request's matching settings give its matcher.
+
+    Only the arguments the chosen method's constructor takes are passed (``ratio`` and ``replace`` mean
+    nothing to a weighting design), so a method added to the registry needs no change here.
+    """
+    m = matching
+    wanted = {
+        "ratio": m.ratio,
+        "replace": m.replace,
+        "caliper": m.caliper,
+        "std_caliper": m.std_caliper,
+        "exact": m.exact,
+        "covariates": m.covariates,
+        "random_state": seed,
+    }
+    accepted = matcher_parameters(m.method)
+    return {k: v for k, v in wanted.items() if k in accepted}
+
+
 def match_cohort(
-    treated: pd.DataFrame, pool: pd.DataFrame, matching: MatchingSpec, seed: int
+    treated: pd.DataFrame,
+    pool: pd.DataFrame,
+    matching: MatchingSpec,
+    seed: int,
+    propensity: np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, MatchResult]:
     """Match the cohort's index events to candidate controls as the request's matching settings say.
 
     Returns the frame given to the matcher (treated rows first, then the pool) and the match result.
+    ``propensity`` (aligned with that frame) skips the model fit, for designs sharing one score.
     """
     frame = pd.concat([treated, pool], ignore_index=True)
     treat = np.r_[np.ones(len(treated), dtype=int), np.zeros(len(pool), dtype=int)]
-    m = matching
-    matcher = get_matcher(
-        m.method,
-        **({"ratio": m.ratio, "replace": m.replace} if m.method == "nearest" else {}),
-        caliper=m.caliper,
-        std_caliper=m.std_caliper,
-        exact=m.exact,
-        covariates=m.covariates,
-        random_state=seed,
-    ).fit(frame, treat)
-    return frame, matcher.result_
+    matcher = get_matcher(matching.method, **matcher_arguments(matching, seed))
+    return frame, matcher.fit(frame, treat, propensity=propensity).result_
 
 
-def analyse(
+@dataclass(frozen=True)
+class PreparedRequest:
+    """A request's people up to matching: the upload read, linked, and given index events and a pool.
+
+    Person-level throughout (it lives in memory and the run's private workspace, never on disk
+    elsewhere); ``attrition`` runs from submission to the people with an eligible index event.
+    """
+
+    spec: RequestSpec
+    upload_path: Path
+    upload_people: pd.DataFrame
+    linkage: LinkageResult
+    attrition: Attrition
+    treated: pd.DataFrame
+    pool: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class Design:
+    """One matching design applied to a prepared request: the matched sample, its attrition and balance."""
+
+    matching: MatchingSpec
+    frame: pd.DataFrame
+    match: MatchResult
+    attrition: Attrition
+    balance: BalanceResult
+
+
+def prepare_request(
     spec: RequestSpec, store: NationalStore, upload_path: Path, step: Callable[[str], None] = lambda _: None
-) -> Analysis:
-    """Run the statistics of one request and return only aggregates (plus what the privacy checks need).
+) -> PreparedRequest:
+    """Validate the upload, link it, find index events in the request's setting and build the pool.
 
-    Stages follow the JDL method (``../shared/reference/jdl_methodology.md``): validate the upload, link
-    people to national records, find each one's index event, match each to similar people from everyone
-    else in the national data, check balance, compare one-year proven reoffending. The minimum group rule
-    is checked before any outcome is computed, and again after matching.
+    Stages follow the JDL method (``../shared/reference/jdl_methodology.md``). Linked and duplicate
+    people are both kept out of the candidate pool. Raises a ``DisclosureError`` when fewer people than
+    the minimum group have an eligible index event.
     """
     prov = store.provenance
     intake = read_upload(
@@ -188,9 +232,22 @@ def analyse(
         treated["index_date"].max(),
         exclude_person_ids=pd.concat([linkage.links["person_id"], linkage.duplicates["person_id"]]).tolist(),
     )
-    m = spec.matching
-    frame, match = match_cohort(treated, pool, m, spec.seed)
-    attrition = attrition.then(
+    return PreparedRequest(spec, Path(upload_path), intake.people, linkage, attrition, treated, pool)
+
+
+def design_request(
+    prepared: PreparedRequest,
+    matching: MatchingSpec,
+    propensity: np.ndarray | None = None,
+    step: Callable[[str], None] = lambda _: None,
+) -> Design:
+    """Match a prepared request with ``matching`` and check balance (treated-SD convention).
+
+    Raises a ``DisclosureError`` when fewer people than the minimum group are matched.
+    """
+    spec = prepared.spec
+    frame, match = match_cohort(prepared.treated, prepared.pool, matching, spec.seed, propensity)
+    attrition = prepared.attrition.then(
         "matched",
         "Matched to similar people",
         {
@@ -201,10 +258,31 @@ def analyse(
     )
     check_minimum_group(match.n_treated_matched, spec.disclosure.min_group, stage="matched treatment group")
     step(STAGES[3])
-
-    balance = assess_balance(frame, match, m.covariates, sd="treated")
+    balance = assess_balance(frame, match, matching.covariates, sd="treated")
     step(STAGES[4])
+    return Design(matching, frame, match, attrition, balance)
 
+
+def design_sections(design: Design, threshold: int) -> dict[str, Any]:
+    """The disclosure-safe aggregates of a design, as results.json holds them (no outcomes)."""
+    profile, profile_hidden = assemble.profile_section(design.match, threshold)
+    attrition_out, attrition_hidden = assemble.attrition_section(
+        design.attrition, control_records=design.match.n_controls_used, threshold=threshold
+    )
+    return {
+        "attrition": attrition_out,
+        "profile": profile,
+        "balance": assemble.balance_section(design.balance),
+        "overlap": assemble.overlap_section(design.match, threshold),
+        "suppressed": profile_hidden + attrition_hidden,
+    }
+
+
+def analyse_design(prepared: PreparedRequest, design: Design, store_provenance: Any) -> Analysis:
+    """Estimate the outcomes of a design and assemble the request's results (aggregates only)."""
+    spec = prepared.spec
+    m = design.matching
+    match = design.match
     effects = estimate_effects(
         match,
         measures=[assemble.ESTIMATOR_MEASURES[o] for o in spec.outcomes],
@@ -213,13 +291,10 @@ def analyse(
     )
     rate = effects["rate"] if "reoffended_1y" in spec.outcomes else estimate_effects(match, ["rate"])["rate"]
     robust = [regression_adjusted_effect(match, m.covariates, "rate", alpha=ALPHA)]
-    step(STAGES[5])
 
+    prov = store_provenance
     threshold = spec.disclosure.cell_threshold
-    profile, profile_hidden = assemble.profile_section(match, threshold)
-    attrition_out, attrition_hidden = assemble.attrition_section(
-        attrition, control_records=match.n_controls_used, threshold=threshold
-    )
+    sections = design_sections(design, threshold)
     results = {
         "schema_version": SCHEMA_VERSION,
         "request": {
@@ -235,7 +310,7 @@ def analyse(
             },
         },
         "run": {
-            "run_id": _run_id(spec, keyed_file_hash(lab_secret(), upload_path), prov.content_hash),
+            "run_id": _run_id(spec, keyed_file_hash(lab_secret(), prepared.upload_path), prov.content_hash),
             "code_version": __version__,
             "software": _software(),
             "seed": spec.seed,
@@ -264,16 +339,16 @@ def analyse(
             "alpha": ALPHA,
             "disclosure": {"min_group": spec.disclosure.min_group, "cell_threshold": threshold},
         },
-        "attrition": attrition_out,
-        "profile": profile,
-        "balance": assemble.balance_section(balance),
-        "overlap": assemble.overlap_section(match, threshold),
+        "attrition": sections["attrition"],
+        "profile": sections["profile"],
+        "balance": sections["balance"],
+        "overlap": sections["overlap"],
         "outcomes": assemble.outcome_rows(effects, spec.outcomes),
         "robustness": assemble.robustness_rows(robust),
         "sensitivity": assemble.sensitivity_section(rate, match),
         "power": assemble.power_section(rate, ALPHA),
         "disclosure": {
-            "suppressed": profile_hidden + attrition_hidden,
+            "suppressed": sections["suppressed"],
             "notes": [
                 f"Counts of 1 to {threshold - 1} people are not shown, nor figures that would reveal them.",
                 f"Every group analysed holds at least {spec.disclosure.min_group} people.",
@@ -284,9 +359,27 @@ def analyse(
     return Analysis(
         results=validate_results(results),
         analysed_person_ids=matched_treated["person_id"].to_numpy(),
-        upload_people=intake.people,
-        counts={stage.key: stage.count for stage in attrition.stages},
+        upload_people=prepared.upload_people,
+        counts={stage.key: stage.count for stage in design.attrition.stages},
     )
+
+
+def analyse(
+    spec: RequestSpec, store: NationalStore, upload_path: Path, step: Callable[[str], None] = lambda _: None
+) -> Analysis:
+    """Run the statistics of one request and return only aggregates (plus what the privacy checks need).
+
+    Three stage functions, shared with the analyst's workbench (:mod:`jdl_lib.workbench`) so exploring a
+    request and running it are one code path: :func:`prepare_request` (validate, link, index events,
+    candidate pool), :func:`design_request` (match, check balance) and :func:`analyse_design` (outcomes
+    and the results contract). The minimum group rule is checked before any outcome is computed, and
+    again after matching.
+    """
+    prepared = prepare_request(spec, store, upload_path, step)
+    design = design_request(prepared, spec.matching, step=step)
+    analysis = analyse_design(prepared, design, store.provenance)
+    step(STAGES[5])
+    return analysis
 
 
 def run_request(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,17 @@ def get_matcher(method: str, **params: Any) -> BaseMatcher:
             f"Unknown matching method '{method}'; choose one of {sorted(MATCHERS)}."
         ) from None
     return cls(**params)
+
+
+def matcher_parameters(method: str) -> frozenset[str]:
+    """Names of the constructor arguments of the matching method ``method`` (e.g. ``ratio``, ``caliper``).
+
+    Callers pass a method only the settings it takes, so a new method needs no special case elsewhere.
+    """
+    cls = MATCHERS.get(method)
+    if cls is None:
+        raise MatchingError(f"Unknown matching method '{method}'; choose one of {sorted(MATCHERS)}.")
+    return frozenset(inspect.signature(cls.__init__).parameters) - {"self"}
 
 
 def match(
