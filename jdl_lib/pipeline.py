@@ -307,6 +307,8 @@ def analyse_design(prepared: PreparedRequest, design: Design, store_provenance: 
                 "who": spec.intervention.who,
                 "where": spec.intervention.where,
                 "when": spec.intervention.when,
+                "service_type": spec.intervention.service_type,
+                "summary": spec.intervention.summary,
             },
         },
         "run": {

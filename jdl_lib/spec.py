@@ -47,18 +47,40 @@ EXACT_VARIABLES = (
     "index_year_band",
 )
 DEFAULT_EXACT = ("gender", "index_year_band")
+#: Controlled vocabulary of service types, so published reports of the same kind of service can be pooled
+#: (``jdl publish``, the synthesis by service type, the sector context in each report).
+SERVICE_TYPES = (
+    "education",
+    "employment",
+    "mentoring",
+    "housing",
+    "family",
+    "substance misuse",
+    "faith",
+    "arts",
+    "other",
+)
+#: Longest public summary: one or two sentences shown in the published index.
+MAX_SUMMARY = 300
 _REQUEST_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
 @dataclass(frozen=True)
 class Intervention:
-    """What the organisation delivered: what it is, who it serves, where and when (free text)."""
+    """What the organisation delivered: what it is, who it serves, where and when (free text).
+
+    ``service_type`` (one of :data:`SERVICE_TYPES`) groups published reports for the synthesis by type;
+    ``summary`` is the short public description shown in the published index (empty: the index shows the
+    first sentence of ``description``).
+    """
 
     name: str
     description: str
     who: str = ""
     where: str = ""
     when: str = ""
+    service_type: str = "other"
+    summary: str = ""
 
 
 @dataclass(frozen=True)
@@ -332,10 +354,14 @@ def load_spec(path: str | Path, root: str | Path | None = None) -> RequestSpec:
         iv = check.mapping(
             top["intervention"],
             "intervention",
-            ("name", "description", "who", "where", "when"),
+            ("name", "description", "who", "where", "when", "service_type", "summary"),
             ("name", "description"),
         )
-        texts = {k: check.text(v, f"intervention.{k}") for k, v in iv.items()}
+        rules: dict[str, Callable[[object, str], Any]] = {
+            "service_type": lambda v, p: check.choice(v, p, SERVICE_TYPES),
+            "summary": lambda v, p: check.text(v, p, MAX_SUMMARY),
+        }
+        texts = {k: rules.get(k, check.text)(v, f"intervention.{k}") for k, v in iv.items()}
         if {"name", "description"} <= texts.keys() and None not in texts.values():
             intervention = Intervention(**texts)
 

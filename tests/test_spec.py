@@ -196,3 +196,17 @@ def test_random_parameter_files_give_a_spec_or_a_clear_error(project: Path, extr
             load_spec(write(project, content))
         except SpecError as err:
             assert str(err)
+
+
+def test_service_type_and_public_summary_are_validated(project: Path) -> None:
+    good = {**MINIMAL, "intervention": {**MINIMAL["intervention"], "service_type": "substance misuse"}}
+    good["intervention"]["summary"] = "Weekly mentoring for a year after release."
+    spec = load_spec(write(project, good))
+    assert spec.intervention.service_type == "substance misuse"
+    assert spec.intervention.summary.startswith("Weekly")
+    assert load_spec(write(project, MINIMAL)).intervention.service_type == "other"
+    bad = {**MINIMAL, "intervention": {**MINIMAL["intervention"], "service_type": "mentorin"}}
+    bad["intervention"]["summary"] = "x" * 301
+    found = problems(write(project, bad))
+    assert "intervention.service_type: not a known value; did you mean 'mentoring'?" in found
+    assert "intervention.summary: longer than 300 characters" in found

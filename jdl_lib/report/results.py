@@ -17,6 +17,7 @@ from typing import Any
 import jsonschema
 
 from jdl_lib.errors import JdlError
+from jdl_lib.spec import SERVICE_TYPES
 
 SCHEMA_VERSION = "1.0"
 #: Measure key -> (label, unit). Units: "proportion" (shown as %), "per_person" (shown per 100), "days".
@@ -61,7 +62,8 @@ SCHEMA: dict[str, Any] = _obj(
                 "organisation": _STR,
                 "setting": {"enum": ["custody", "community"]},
                 "intervention": _obj(
-                    {"name": _STR, "description": _STR, "who": _STR, "where": _STR, "when": _STR}
+                    {"name": _STR, "description": _STR, "who": _STR, "where": _STR, "when": _STR},
+                    {"service_type": {"enum": list(SERVICE_TYPES)}, "summary": _STR},
                 ),
             }
         ),
