@@ -34,3 +34,7 @@ class DisclosureError(JdlError):
 
 class JdlWarning(UserWarning):
     """A methodological choice made for the user; it is recorded for the report's method annex."""
+
+
+class SynthesisError(JdlError):
+    """Published reports cannot be pooled as asked (too few, a bad setting, a malformed report)."""
