@@ -88,7 +88,12 @@ DERIVED_VARIABLES: tuple[tuple[str, str, str], ...] = (
         "Custody: the release date. Community: the disposal (sentence) date. index_year is its "
         "calendar year.",
     ),
-    ("gender, ethnicity, region, uk_national", "people", "Copied from the person's record."),
+    (
+        "gender, ethnicity, region, uk_national",
+        "people",
+        "Copied from the person's record (region 'Unknown' and a null uk_national when the owner did "
+        "not know them; matching treats each as a category of its own).",
+    ),
     ("age_at_index", "people.date_of_birth", "(index_date - date_of_birth) in days / 365.25."),
     (
         "age_at_first_contact",
@@ -142,18 +147,20 @@ DERIVED_VARIABLES: tuple[tuple[str, str, str], ...] = (
         "employed_year_before, on_benefit_year_before",
         "employment_benefits",
         "The employed / on_benefit flags of the person's row for year = index_year - 1 (any row if "
-        "several); False when there is no row.",
+        "several); False when there is no row; null for everyone when the extract has no "
+        "employment_benefits rows at all (not available in this extract).",
     ),
     (
         "assessed",
         "assessments.assessment_date",
         "True when the person has an assessment dated within the 365 days up to and including the "
-        "index date.",
+        "index date; null for everyone when the extract has no assessments rows at all.",
     ),
     (
         "accommodation_need, ete_need, drug_need, alcohol_need",
         "assessments",
-        "The needs recorded by the latest such assessment; False when not assessed.",
+        "The needs recorded by the latest such assessment; False when not assessed; null when the extract "
+        "has no assessments rows at all.",
     ),
     (
         "reoffended_1y, reoffences_1y",
@@ -206,6 +213,10 @@ WITH events AS (
     FROM ({events})
 ),
 persons AS (SELECT DISTINCT person_id FROM events),
+available AS (  -- an optional table the owner could not supply leaves its variables null, not False
+    SELECT EXISTS (SELECT 1 FROM employment_benefits) AS employment,
+           EXISTS (SELECT 1 FROM assessments) AS assessments
+),
 pdisp AS (SELECT d.* FROM disposals d SEMI JOIN persons USING (person_id)),
 poff AS (
     SELECT o.person_id, o.disposal_id, o.offence_date, o.offence_group, o.is_breach,
@@ -289,13 +300,13 @@ base AS (
            datediff('day', h.first_day, e.disposal_date) / 365.25 AS years_since_first_sanction,
            ln((coalesce(h.previous_sanctions, 0) + 1)
               / (datediff('day', h.first_day, e.disposal_date) / 365.25 + 10)) AS copas_rate,
-           coalesce(m.employed, false) AS employed_year_before,
-           coalesce(m.on_benefit, false) AS on_benefit_year_before,
-           s.needs IS NOT NULL AS assessed,
-           coalesce(s.needs.acc, false) AS accommodation_need,
-           coalesce(s.needs.ete, false) AS ete_need,
-           coalesce(s.needs.drug, false) AS drug_need,
-           coalesce(s.needs.alc, false) AS alcohol_need,
+           CASE WHEN src.employment THEN coalesce(m.employed, false) END AS employed_year_before,
+           CASE WHEN src.employment THEN coalesce(m.on_benefit, false) END AS on_benefit_year_before,
+           CASE WHEN src.assessments THEN s.needs IS NOT NULL END AS assessed,
+           CASE WHEN src.assessments THEN coalesce(s.needs.acc, false) END AS accommodation_need,
+           CASE WHEN src.assessments THEN coalesce(s.needs.ete, false) END AS ete_need,
+           CASE WHEN src.assessments THEN coalesce(s.needs.drug, false) END AS drug_need,
+           CASE WHEN src.assessments THEN coalesce(s.needs.alc, false) END AS alcohol_need,
            r.disposal_id IS NOT NULL AS reoffended_1y,
            coalesce(r.reoffences_1y, 0)::BIGINT AS reoffences_1y,
            r.days_to_first_reoffence,
@@ -308,6 +319,7 @@ base AS (
     LEFT JOIN emp m ON m.disposal_id = e.disposal_id
     LEFT JOIN ass s ON s.disposal_id = e.disposal_id
     LEFT JOIN reoff r ON r.disposal_id = e.disposal_id
+    CROSS JOIN available src
 )
 SELECT {columns} FROM base ORDER BY index_date, disposal_id
 """

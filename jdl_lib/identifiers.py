@@ -14,6 +14,8 @@ import re
 import numpy as np
 
 PNC_CHECK_LETTERS = "ZABCDEFGHJKLMNPQRTUVWXY"
+#: Two-digit PNC years up to this one are read as 20YY, later ones as 19YY (``98/1234A`` is 1998).
+PNC_SHORT_YEAR_PIVOT = 30
 _PNC_PATTERN = re.compile(r"^(\d{2}|\d{4})/(\d{1,7})([A-Z])$")
 _PRISON_NUMBER_PATTERN = re.compile(r"^[A-Z]\d{4}[A-Z]{2}$")
 
@@ -44,7 +46,7 @@ def normalise_pnc(value: str, *, default_century: int = 1900) -> str | None:
     year_text, serial, letter = m.groups()
     year = int(year_text)
     if len(year_text) == 2:
-        year += 2000 if year <= 30 else default_century
+        year += 2000 if year <= PNC_SHORT_YEAR_PIVOT else default_century
     return f"{year:04d}/{int(serial):07d}{letter}"
 
 

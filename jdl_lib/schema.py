@@ -17,6 +17,8 @@ SCHEMA_VERSION = "1"
 GENDERS = ("M", "F")
 #: Ethnicity groups (ONS 5+1 grouping, self- or officer-defined).
 ETHNICITIES = ("White", "Black", "Asian", "Mixed", "Other", "Unknown")
+#: Value of a coded column when the owner does not know it (a category of its own in matching).
+UNKNOWN = "Unknown"
 #: The ten regions of England and Wales used for regional matching.
 REGIONS = (
     "North East",
@@ -30,6 +32,8 @@ REGIONS = (
     "South West",
     "Wales",
 )
+#: Codes of the ``region`` column: a region, or ``Unknown`` when the owner does not know it.
+REGION_CODES = (*REGIONS, UNKNOWN)
 #: Disposals (sanctions) that prove an offence: court sentences and cautions. Penalty notices for
 #: disorder are not proven offences under the MoJ definition and are not part of the store.
 DISPOSAL_TYPES = ("custody", "suspended_sentence", "community_order", "fine", "discharge", "caution")
@@ -52,9 +56,20 @@ OFFENCE_GROUPS = (
 )
 
 
+#: Identifier forms the importer normalises to before any check: a name in upper case with single
+#: spaces; a PNC ID as ``YYYY/NNNNNNNL``; a prison number as ``A1234BC``. The same forms as the upload
+#: side (:mod:`jdl_lib.intake.validate`, :mod:`jdl_lib.identifiers`), so the two can be compared.
+IDENTIFIER_FORMS = ("name", "pnc", "prison_number")
+
+
 @dataclass(frozen=True)
 class Column:
-    """One column of a raw table: its DuckDB type, whether it may be null, and allowed codes."""
+    """One column of a raw table: its DuckDB type, whether it may be null, and allowed codes.
+
+    ``form`` names an identifier form of :data:`IDENTIFIER_FORMS`: the importer rewrites the column
+    into it (case, spaces, short PNC years) and refuses values it cannot. Coded columns are matched to
+    their codes ignoring case and surrounding spaces.
+    """
 
     name: str
     dtype: str
@@ -63,6 +78,7 @@ class Column:
     codes: tuple[str, ...] | None = None
     unique: bool = False
     personal: bool = False  # identifying data: never echoed in messages, logs or reports
+    form: str | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +117,9 @@ class Table:
     #: Every value of ``column`` must also appear in ``ref_table.ref_column`` (a reverse foreign key,
     #: e.g. each disposal proves at least one offence).
     required_in: tuple[ForeignKey, ...] = ()
+    #: An owner who holds none of this table may leave its file out (or send it empty); the variables
+    #: derived from it are then "not available in this extract" and left out of matching.
+    optional: bool = False
 
     def column(self, name: str) -> Column:
         """Return the column called ``name`` (KeyError if the contract has none)."""
@@ -124,9 +143,11 @@ PEOPLE = Table(
         Column(
             "pnc_id",
             "VARCHAR",
-            "PNC ID in the canonical form YYYY/NNNNNNNL (year, 7-digit serial, check letter).",
+            "PNC ID in the canonical form YYYY/NNNNNNNL (year, 7-digit serial, check letter); short "
+            "years (98/1234A) and lower case are rewritten to it on import.",
             unique=True,
             personal=True,
+            form="pnc",
         ),
         Column(
             "prison_number",
@@ -135,20 +156,32 @@ PEOPLE = Table(
             nullable=True,
             unique=True,
             personal=True,
+            form="prison_number",
         ),
-        Column("forename", "VARCHAR", "Main forename as recorded (upper case).", personal=True),
-        Column("surname", "VARCHAR", "Main surname as recorded (upper case).", personal=True),
+        Column("forename", "VARCHAR", "Main forename (upper-cased on import).", personal=True, form="name"),
+        Column("surname", "VARCHAR", "Main surname (upper-cased on import).", personal=True, form="name"),
         Column("date_of_birth", "DATE", "Main date of birth.", personal=True),
         Column("gender", "VARCHAR", "Recorded gender.", codes=GENDERS),
         Column("ethnicity", "VARCHAR", "Ethnic group.", codes=ETHNICITIES),
-        Column("region", "VARCHAR", "Region of residence at last contact.", codes=REGIONS),
-        Column("uk_national", "BOOLEAN", "True if a UK national."),
+        Column(
+            "region",
+            "VARCHAR",
+            "Region of residence at last contact (Unknown if not known).",
+            codes=REGION_CODES,
+        ),
+        Column("uk_national", "BOOLEAN", "True if a UK national; null if not known.", nullable=True),
     ),
     rules=(
         Rule(
             "plausible_date_of_birth",
             "date_of_birth BETWEEN DATE '1900-01-01' AND DATE '2010-12-31'",
             "Dates of birth lie between 1900 and 2010.",
+        ),
+        Rule(
+            "pnc_check_letter",
+            "substr('ZABCDEFGHJKLMNPQRTUVWXY', "
+            "(TRY_CAST(pnc_id[3:4] || pnc_id[6:12] AS BIGINT) % 23)::INTEGER + 1, 1) = pnc_id[13]",
+            "A PNC ID's check letter is the one its year and serial give (pnc_id).",
         ),
     ),
 )
@@ -160,11 +193,12 @@ ALIASES = Table(
     columns=(
         Column("alias_id", "BIGINT", "Alias key.", unique=True),
         Column("person_id", "BIGINT", "The person who used this alias."),
-        Column("forename", "VARCHAR", "Alias forename (upper case).", personal=True),
-        Column("surname", "VARCHAR", "Alias surname (upper case).", personal=True),
+        Column("forename", "VARCHAR", "Alias forename (upper-cased on import).", personal=True, form="name"),
+        Column("surname", "VARCHAR", "Alias surname (upper-cased on import).", personal=True, form="name"),
         Column("date_of_birth", "DATE", "Alias date of birth.", personal=True),
     ),
     foreign_keys=(ForeignKey("person_id", "people", "person_id"),),
+    optional=True,
 )
 
 DISPOSALS = Table(
@@ -271,6 +305,7 @@ EMPLOYMENT_BENEFITS = Table(
         Column("on_benefit", "BOOLEAN", "Any out-of-work benefit claim in the year."),
     ),
     foreign_keys=(ForeignKey("person_id", "people", "person_id"),),
+    optional=True,
 )
 
 ASSESSMENTS = Table(
@@ -287,6 +322,7 @@ ASSESSMENTS = Table(
         Column("alcohol_need", "BOOLEAN", "Alcohol misuse identified as a need."),
     ),
     foreign_keys=(ForeignKey("person_id", "people", "person_id"),),
+    optional=True,
 )
 
 #: Every raw table, in load order (referenced tables first).

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from jdl_lib import schema
 from jdl_lib.derived import DERIVED_VARIABLES
+from jdl_lib.identifiers import PNC_SHORT_YEAR_PIVOT
 from jdl_lib.store_checks import COVERAGE_DATES
 
 #: Where the rendered dictionary lives in the repository.
@@ -36,8 +37,21 @@ Schema version: **{version}**.
 
 - One file per table, named `<table>.parquet` or `<table>.csv` (CSV with a header row; Parquet is
   preferred when both exist). Extra columns are ignored; every column listed here is required.
+- Tables marked *optional* ({optional}) may be left out, or sent as an empty file (a CSV with just its
+  header row), when the owner holds none of that data. They are stored empty, and the matching
+  variables derived from them are reported as "not available in this extract" and left out of the
+  propensity model: never shown as measured or balanced.
 - Values must be exactly readable as the column's type: whole numbers for BIGINT/INTEGER, ISO dates
   (`YYYY-MM-DD`, no time of day) for DATE, `true`/`false` for BOOLEAN.
+- Identifiers are rewritten into the form the upload side compares with before any check, so an
+  extract may keep its owner's spelling: names are upper-cased with runs of spaces made one and
+  trimmed; PNC IDs lose spaces and are upper-cased, a two-digit year is widened (`98/12345z` becomes
+  `1998/0012345Z`: years up to {pivot} are read as 20YY) and the serial zero-padded; prison numbers
+  lose spaces and are upper-cased. Codes are matched ignoring case and surrounding spaces (`london`
+  is `London`). A PNC ID or prison number that is in no accepted form, or a PNC ID whose check
+  letter is wrong, is refused naming its column and example keys.
+- Unknown values: `region` takes the code `{unknown}` and `uk_national` may be left empty; the lab
+  treats each as a category of its own in matching.
 - The importer checks columns, types, required values, codes, primary and unique keys, foreign keys,
   reverse keys and every rule below, plus that no {coverage} falls after the coverage end. It reports
   every violation at once (table, column or rule, row count, up to 5 example primary keys; never a
@@ -74,7 +88,7 @@ def _codes_section() -> str:
     lists = (
         ("Genders", schema.GENDERS),
         ("Ethnicities", schema.ETHNICITIES),
-        ("Regions", schema.REGIONS),
+        ("Regions", schema.REGION_CODES),
         ("Disposal types", schema.DISPOSAL_TYPES),
         ("Community disposals (start a community index event)", schema.COMMUNITY_DISPOSALS),
         ("Offence groups (most serious first)", schema.OFFENCE_GROUPS),
@@ -85,7 +99,8 @@ def _codes_section() -> str:
 
 
 def _table_section(t: schema.Table) -> str:
-    lines = [f"### `{t.name}`", "", t.description, "", f"Primary key: `{t.primary_key}`.", ""]
+    optional = " *Optional*: leave the file out (or send it empty) if you hold none." if t.optional else ""
+    lines = [f"### `{t.name}`", "", t.description + optional, "", f"Primary key: `{t.primary_key}`.", ""]
     lines += [
         "| Column | Type | Required | Unique | Personal | Codes | Description |",
         "|---|---|---|---|---|---|---|",
@@ -111,7 +126,13 @@ def render_national_schema() -> str:
     """The data dictionary as Markdown: raw tables, codes, checks and derived variables."""
     coverage = " or ".join(f"`{t}.{c}`" for t, c in COVERAGE_DATES)
     parts = [
-        _INTRO.format(version=schema.SCHEMA_VERSION, coverage=coverage),
+        _INTRO.format(
+            version=schema.SCHEMA_VERSION,
+            coverage=coverage,
+            optional=", ".join(f"`{t.name}`" for t in schema.TABLES if t.optional),
+            pivot=PNC_SHORT_YEAR_PIVOT,
+            unknown=schema.UNKNOWN,
+        ),
         _codes_section(),
         "## Raw tables\n",
     ]

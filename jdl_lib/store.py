@@ -76,10 +76,12 @@ def _locate(source_dir: Path, t: schema.Table) -> tuple[Path | None, str]:
 def _stage_table(con: duckdb.DuckDBPyConnection, t: schema.Table, path: Path, reader: str) -> list[Violation]:
     """Check one table's file (columns, types, required values) and load it typed.
 
-    The typed table is created only when every contract column is present; the caller knows
-    it loaded when ``con`` has the table afterwards.
+    Identifiers and codes are first rewritten into their documented forms (upper case, trimmed,
+    canonical PNC ID: :func:`store_checks.normalised_select`), so every later check and the stored
+    table see the form the upload side compares with. The typed table is created only when every
+    contract column is present; the caller knows it loaded when ``con`` has the table afterwards.
     """
-    view = q(f"src_{t.name}")
+    view, norm = q(f"src_{t.name}"), q(f"norm_{t.name}")
     try:
         con.execute(f"CREATE TEMP VIEW {view} AS SELECT * FROM {reader}")
         problems = checks.check_columns(con, t, view)
@@ -88,8 +90,9 @@ def _stage_table(con: duckdb.DuckDBPyConnection, t: schema.Table, path: Path, re
         extra = {r[0] for r in con.execute(f"DESCRIBE {view}").fetchall()} - set(t.column_names)
         if extra:
             logger.info("%s: ignoring %d column(s) outside the contract", t.name, len(extra))
-        problems = checks.check_values(con, t, view)
-        con.execute(f"CREATE TABLE {q(t.name)} AS {checks.typed_select(t, view)}")
+        con.execute(f"CREATE TEMP VIEW {norm} AS {checks.normalised_select(t, view)}")
+        problems = checks.check_values(con, t, norm)
+        con.execute(f"CREATE TABLE {q(t.name)} AS {checks.typed_select(t, norm)}")
         return problems
     except duckdb.Error as exc:
         # DuckDB's message may quote a line of the file (personal data): name the error class only.
@@ -103,14 +106,23 @@ def _stage_table(con: duckdb.DuckDBPyConnection, t: schema.Table, path: Path, re
             )
         ]
     finally:
+        con.execute(f"DROP VIEW IF EXISTS {norm}")
         con.execute(f"DROP VIEW IF EXISTS {view}")
 
 
 def _stage(con: duckdb.DuckDBPyConnection, source_dir: Path) -> tuple[set[str], list[Violation]]:
-    """Stage every table's file; return the tables that loaded and the problems found so far."""
+    """Stage every table's file; return the tables that loaded and the problems found so far.
+
+    An optional table whose file is absent is created empty (the owner holds none of it).
+    """
     problems: list[Violation] = []
     for t in schema.TABLES:
         path, reader = _locate(source_dir, t)
+        if path is None and t.optional:
+            logger.info("%s: no file in the extract; stored empty (its variables are not available)", t.name)
+            cols = ", ".join(f"{q(c.name)} {c.dtype}" for c in t.columns)
+            con.execute(f"CREATE TABLE {q(t.name)} ({cols})")
+            continue
         if path is None:
             problems.append(
                 Violation(
@@ -136,6 +148,7 @@ def _validate(con: duckdb.DuckDBPyConnection, loaded: set[str], coverage_end: da
         if t.name not in loaded:
             continue
         problems += checks.check_codes(con, t)
+        problems += checks.check_forms(con, t)
         problems += checks.check_unique(con, t)
         problems += checks.check_foreign_keys(con, t, loaded)
         problems += checks.check_rules(con, t, loaded)

@@ -13,6 +13,7 @@ from datetime import date
 import duckdb
 
 from jdl_lib import schema
+from jdl_lib.identifiers import PNC_SHORT_YEAR_PIVOT
 
 #: How many example keys a violation quotes.
 N_EXAMPLES = 5
@@ -121,6 +122,85 @@ def check_values(con: duckdb.DuckDBPyConnection, t: schema.Table, view: str) -> 
                     "missing values in a required column",
                     "fill every row (the contract does not allow nulls here)",
                     _examples(ex_null),
+                    t.primary_key,
+                )
+            )
+    return out
+
+
+#: Every run of white space, including the no-break spaces spreadsheets write (RE2 syntax).
+_SPACES = r"[\s\pZ]+"
+
+#: Full-match pattern (RE2) and the written form of each identifier form after normalisation.
+FORM_PATTERNS = {
+    "pnc": (
+        r"\d{4}/\d{7}[A-Z]",
+        "YYYY/NNNNNNNL, e.g. 2001/0012345Z (98/12345Z and lower case are rewritten)",
+    ),
+    "prison_number": (r"[A-Z]\d{4}[A-Z]{2}", "one letter, four digits, two letters, e.g. A1234BC"),
+}
+
+
+def _normalised(col: schema.Column) -> str | None:
+    """SQL rewriting a source column into its documented form, or None when it is read as it is.
+
+    Names: upper case, runs of spaces made one, trimmed (as the upload side does). PNC IDs: spaces
+    removed, upper case, a two-digit year widened with :data:`PNC_SHORT_YEAR_PIVOT` (as
+    :func:`jdl_lib.identifiers.normalise_pnc`), the serial zero-padded to seven digits; values in no
+    PNC form are kept, to be refused by :func:`check_forms`. Prison numbers: spaces removed, upper
+    case. Codes: matched to the contract's spelling ignoring case and surrounding spaces. Blank text
+    becomes null, so a blank required value is reported as missing.
+    """
+    text = f"{q(col.name)}::VARCHAR"
+    if col.form == "name":
+        return f"nullif(upper(trim(regexp_replace({text}, '{_SPACES}', ' ', 'g'))), '')"
+    if col.form in ("pnc", "prison_number"):
+        packed = f"nullif(upper(regexp_replace({text}, '{_SPACES}', '', 'g')), '')"
+        if col.form == "prison_number":
+            return packed
+        p = rf"regexp_extract({packed}, '^(\d{{2}}|\d{{4}})/(\d{{1,7}})([A-Z])$', ['y', 's', 'l'])"
+        y = f"TRY_CAST(({p}).y AS INTEGER)"
+        widened = (
+            f"CASE WHEN length(({p}).y) = 4 THEN {y} WHEN {y} <= {PNC_SHORT_YEAR_PIVOT} "
+            f"THEN 2000 + {y} ELSE 1900 + {y} END"
+        )
+        canonical = f"lpad(({widened})::VARCHAR, 4, '0') || '/' || lpad(({p}).s, 7, '0') || ({p}).l"
+        return f"CASE WHEN ({p}).y = '' THEN {packed} ELSE {canonical} END"
+    if col.codes is not None:
+        cases = " ".join(f"WHEN '{c.lower()}' THEN '{c}'" for c in col.codes)
+        return f"coalesce(CASE lower(trim({text})) {cases} END, {text})"
+    return None
+
+
+def normalised_select(t: schema.Table, view: str) -> str:
+    """SELECT over a source view with identifiers and codes rewritten into their documented forms."""
+    replaced = [(c.name, _normalised(c)) for c in t.columns]
+    replaced = [f"{sql} AS {q(name)}" for name, sql in replaced if sql is not None]
+    return f"SELECT * REPLACE ({', '.join(replaced)}) FROM {view}" if replaced else f"SELECT * FROM {view}"
+
+
+def check_forms(con: duckdb.DuckDBPyConnection, t: schema.Table) -> list[Violation]:
+    """Identifier columns hold only their documented form once normalised (values are never quoted)."""
+    out = []
+    pk = q(t.primary_key)
+    for col in t.columns:
+        if col.form not in FORM_PATTERNS:
+            continue
+        pattern, written = FORM_PATTERNS[col.form]
+        n, ex = _count_examples(
+            con,
+            f"SELECT count(*), min({pk}::VARCHAR, {N_EXAMPLES}) FROM {q(t.name)} "
+            f"WHERE NOT regexp_full_match({q(col.name)}, '{pattern}')",
+        )
+        if n:
+            out.append(
+                Violation(
+                    t.name,
+                    col.name,
+                    n,
+                    f"values that are not a {col.form.replace('_', ' ')} in any accepted form",
+                    f"write {written}" + (", or leave it empty" if col.nullable else ""),
+                    _examples(ex),
                     t.primary_key,
                 )
             )

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from jdl_lib.derived import FEATURE_COLUMNS, candidate_pool, index_event_features
+from jdl_lib.identifiers import pnc_check_letter
 from jdl_lib.store import NationalStore, export_national, import_national
 
 D = pd.Timestamp
@@ -20,7 +21,7 @@ def _hand_tables() -> dict[str, pd.DataFrame]:
     people = pd.DataFrame(
         {
             "person_id": [1, 2, 3],
-            "pnc_id": ["1998/0000001A", "2010/0000002B", "2005/0000003C"],
+            "pnc_id": [f"{y}/{i:07d}{pnc_check_letter(y, i)}" for y, i in ((1998, 1), (2010, 2), (2005, 3))],
             "prison_number": ["A1111AA", "B2222BB", None],
             "forename": ["ADAM", "BETH", "CARL"],
             "surname": ["ONE", "TWO", "THREE"],
@@ -278,3 +279,25 @@ def test_synthetic_round_trip(tmp_path: Path) -> None:
         fa, fb = index_event_features(a), index_event_features(b)
     assert len(fa) > 1_000
     pd.testing.assert_frame_equal(fa, fb)
+
+
+def test_unsupplied_tables_and_unknown_codes(store_from_tables) -> None:
+    """Issue 16 items 8-9: variables from a table the owner could not supply are null (not False), and
+    an unknown region or nationality reaches matching as a category of its own."""
+    from jdl_lib.balance.stats import expand_covariates
+    from jdl_lib.matching.design import design_matrix
+
+    tables = _hand_tables()
+    tables["employment_benefits"] = tables["employment_benefits"].iloc[:0]
+    del tables["assessments"]
+    tables["people"]["region"] = ["unknown", "Wales", "London"]
+    tables["people"]["uk_national"] = pd.array([True, None, False], dtype="boolean")
+    with NationalStore.open(store_from_tables(tables)) as store:
+        f = index_event_features(store)
+    circumstances = list(FEATURE_COLUMNS[FEATURE_COLUMNS.index("employed_year_before") :][:7])
+    assert f[circumstances].isna().all().all()
+    assert set(f.region) == {"Unknown", "Wales", "London"} and f.uk_national.isna().any()
+    x = design_matrix(f, ["uk_national", "region", "age_at_index"])
+    assert "uk_national_unknown" in x and x.notna().all().all()
+    assert (x["uk_national_unknown"] == f.uk_national.isna()).all()
+    assert "region_Unknown" in expand_covariates(f, ["uk_national", "region"])

@@ -70,7 +70,7 @@ def test_export_round_trip(national_store: Path, tmp_path: Path) -> None:
 
 
 def _drop_table(raw):
-    del raw["assessments"]
+    del raw["offences"]
 
 
 def _drop_column(raw):
@@ -132,8 +132,22 @@ def _after_coverage(raw):
     d.loc[0, "disposal_date"] = pd.Timestamp("2013-03-01")
 
 
+def _malformed_pnc(raw):
+    raw["people"].loc[3, "pnc_id"] = "12345/67A"
+
+
+def _wrong_check_letter(raw):
+    pnc = raw["people"].loc[3, "pnc_id"]
+    raw["people"].loc[3, "pnc_id"] = pnc[:-1] + ("A" if pnc[-1] != "A" else "B")
+
+
+def _malformed_prison_number(raw):
+    people = raw["people"]
+    people.loc[people.prison_number.notna().idxmax(), "prison_number"] = "AB12"
+
+
 CORRUPTIONS: dict[str, tuple[Callable, tuple[str, ...]]] = {
-    "missing table": (_drop_table, ("assessments / file", "no assessments.parquet or assessments.csv")),
+    "missing table": (_drop_table, ("offences / file", "no offences.parquet or offences.csv")),
     "missing column": (_drop_column, ("offences / offence_group", "column 'offence_group' is missing")),
     "wrong type": (_bad_date, ("disposals / disposal_date: 1 row", "cannot be read as DATE", "YYYY-MM-DD")),
     "fractional integer": (
@@ -152,6 +166,9 @@ CORRUPTIONS: dict[str, tuple[Callable, tuple[str, ...]]] = {
     ),
     "disposal without offence": (_disposal_without_offence, ("never referenced by offences.disposal_id",)),
     "after coverage": (_after_coverage, ("dated after the coverage end 2012-12-31",)),
+    "malformed pnc": (_malformed_pnc, ("people / pnc_id: 1 row", "YYYY/NNNNNNNL", "example person_id: 4")),
+    "wrong check letter": (_wrong_check_letter, ("people / rule pnc_check_letter: 1 row", "person_id: 4")),
+    "malformed prison number": (_malformed_prison_number, ("people / prison_number: 1 row", "A1234BC")),
 }
 
 
@@ -283,3 +300,113 @@ def test_open_store_connection_is_ready_for_register(national_store: Path) -> No
         store.connection.register("ids", pd.DataFrame({"person_id": [1, 2]}))
         n = store.connection.execute("SELECT count(*) FROM people SEMI JOIN ids USING (person_id)").fetchall()
     assert n == [(2,)]
+
+
+def _as_a_data_owner_sends_it(raw: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The same extract written the way real owners write it (issue 16, item 7): mixed-case names with
+    stray spaces, lower-case identifiers, two-digit PNC years without leading zeros, codes in lower case."""
+    raw = _copy(raw)
+    people, aliases = raw["people"], raw["aliases"]
+    people["forename"] = people.forename.str.title().str.pad(8, side="right")
+    people["surname"] = " " + people.surname.str.lower() + " "
+    short = people.pnc_id.str[:4].astype(int).between(1931, 1999)
+    people.loc[short, "pnc_id"] = (
+        people.pnc_id[short].str[2:5] + people.pnc_id[short].str[5:].str.lstrip("0")
+    ).str.lower()
+    people.loc[~short, "pnc_id"] = " " + people.pnc_id[~short].str.lower()
+    people["prison_number"] = people.prison_number.str.lower().str.replace(
+        r"^(.)(....)", r"\1 \2 ", regex=True
+    )
+    people["region"] = people.region.str.upper()
+    people["ethnicity"] = people.ethnicity.str.lower()
+    aliases["forename"] = aliases.forename.str.lower()
+    raw["offences"]["offence_group"] = raw["offences"].offence_group.str.upper()
+    assert short.any() and (~short).any()
+    return raw
+
+
+def test_identifiers_are_normalised_on_import(raw_extract, national_store: Path, tmp_path: Path) -> None:
+    """An extract in owners' spelling is stored in the documented forms: exactly the clean extract."""
+    for fmt in ("parquet", "csv"):
+        messy = write_extract(_as_a_data_owner_sends_it(raw_extract), tmp_path / fmt, fmt=fmt)
+        prov = _import(messy, tmp_path / f"{fmt}.duckdb")
+        with NationalStore.open(national_store) as clean:
+            assert prov.content_hash == clean.provenance.content_hash
+    with NationalStore.open(tmp_path / "csv.duckdb") as store:
+        people = store.connection.execute("SELECT * FROM people ORDER BY person_id").df()
+    expected = raw_extract["people"]
+    for col in ("pnc_id", "prison_number", "forename", "surname", "region"):
+        assert people[col].fillna("").tolist() == expected[col].fillna("").tolist()
+
+
+def test_unknown_region_and_nationality_are_accepted(raw_extract, tmp_path: Path) -> None:
+    raw = _copy(raw_extract)
+    raw["people"].loc[:9, "region"] = "unknown"
+    raw["people"]["uk_national"] = raw["people"].uk_national.astype(object)
+    raw["people"].loc[:4, "uk_national"] = None
+    _import(write_extract(raw, tmp_path / "ex", fmt="csv"), tmp_path / "s.duckdb")
+    with NationalStore.open(tmp_path / "s.duckdb") as store:
+        counts = store.connection.execute(
+            "SELECT count(*) FILTER (WHERE region = 'Unknown'), count(*) FILTER (WHERE uk_national IS NULL) "
+            "FROM people"
+        ).fetchone()
+    assert counts == (10, 5)
+
+
+@pytest.mark.parametrize("how", ["absent", "header only"])
+def test_optional_tables_may_be_left_out(raw_extract, tmp_path: Path, how: str) -> None:
+    """An owner without aliases, employment or assessment data sends no file (or an empty one)."""
+    optional = [t for t in schema.TABLES if t.optional]
+    assert {t.name for t in optional} == {"aliases", "employment_benefits", "assessments"}
+    raw = {k: v for k, v in raw_extract.items() if k not in {t.name for t in optional}}
+    extract = write_extract(raw, tmp_path / "ex")
+    if how == "header only":
+        for t in optional:
+            (extract / f"{t.name}.csv").write_text(",".join(t.column_names) + "\n", encoding="utf-8")
+    prov = _import(extract, tmp_path / "s.duckdb")
+    assert all(prov.row_counts[t.name] == 0 for t in optional)
+    with NationalStore.open(tmp_path / "s.duckdb") as store:
+        assert store.connection.execute("SELECT count(*) FROM people").fetchone()[0] == len(raw["people"])
+
+
+def _upload(people: pd.DataFrame, path: Path) -> Path:
+    """A Data Upload Template CSV for these national people, filled in as a charity would."""
+    rows = people.reset_index(drop=True)
+    with_ids = rows.index % 2 == 0  # half give their PNC ID and prison number
+    pd.DataFrame(
+        {
+            "Forename": rows.forename,
+            "Surname": rows.surname,
+            "Date of birth": rows.date_of_birth.dt.strftime("%d/%m/%Y"),
+            "Gender": rows.gender,
+            "PNC ID": rows.pnc_id.where(with_ids, ""),
+            "Prison number": rows.prison_number.where(with_ids, ""),
+            "Intervention start date": "01/03/2010",
+            "Intervention end date": "",
+            "Custody or community": "custody",
+        }
+    ).to_csv(path, index=False)
+    return path
+
+
+def test_an_extract_in_owners_spelling_still_links(raw_extract, tmp_path: Path) -> None:
+    """Issue 16 item 7: with lower-case names, spaced and short identifiers in the national extract,
+    people submitted in the template's spelling link as they do against the clean extract."""
+    from jdl_lib.intake import read_upload
+    from jdl_lib.linkage import LinkageSettings, link_cohort
+
+    _import(write_extract(_as_a_data_owner_sends_it(raw_extract), tmp_path / "ex"), tmp_path / "s.duckdb")
+    people = raw_extract["people"].drop_duplicates(["forename", "surname", "date_of_birth"], keep=False)
+    intake = read_upload(
+        _upload(people.iloc[:80], tmp_path / "upload.csv"),
+        coverage_start=COVERAGE_START,
+        coverage_end=COVERAGE_END,
+    )
+    assert len(intake.people) == 80
+    with NationalStore.open(tmp_path / "s.duckdb") as store:
+        result = link_cohort(intake.people, store, LinkageSettings(u_sample_records=400))
+    linked = result.links.merge(intake.people[["upload_row"]], on="upload_row")
+    assert len(linked) == 80, result.counts
+    truth = people.iloc[:80].reset_index(drop=True).person_id.to_numpy()
+    assert (linked.sort_values("upload_row").person_id.to_numpy() == truth).all()
+    assert result.counts.get("pnc", 0) >= 40 and result.counts.get("exact", 0) >= 30

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from jdl_lib.errors import MatchingError
+from jdl_lib.matching.design import unknown_as_level
 from jdl_lib.matching.result import MatchResult
 
 SD_CONVENTIONS = {
@@ -60,7 +61,10 @@ def expand_covariates(frame: pd.DataFrame, covariates: Sequence[str]) -> pd.Data
     parts = []
     for name in covariates:
         col = frame[name]
-        if pd.api.types.is_bool_dtype(col) or pd.api.types.is_numeric_dtype(col):
+        unknown = unknown_as_level(col)
+        if unknown is not None:
+            parts.append(unknown)
+        elif pd.api.types.is_bool_dtype(col) or pd.api.types.is_numeric_dtype(col):
             parts.append(col.astype(float).rename(name))
         else:
             parts.append(pd.get_dummies(col.astype(str), prefix=name, prefix_sep="_", dtype=float))

@@ -82,18 +82,33 @@ def add_index_year_band(frame: pd.DataFrame, width: int = DEFAULT_YEAR_BAND_WIDT
     return frame.assign(index_year_band=index_year_band(frame["index_year"], width).to_numpy())
 
 
+def unknown_as_level(col: pd.Series) -> pd.DataFrame | None:
+    """A yes/no covariate with unknown values (e.g. ``uk_national`` left empty by the data owner) as two
+    0/1 columns, ``<name>`` (yes) and ``<name>_unknown``, so unknown is a category of its own and no row is
+    lost; None when ``col`` has no missing value or is not yes/no.
+    """
+    if not col.isna().any() or not col.dropna().isin([True, False]).all():
+        return None
+    known = col.notna().to_numpy()
+    yes = np.where(known, col.fillna(False).to_numpy(dtype=bool, na_value=False), False)
+    return pd.DataFrame(
+        {col.name: yes.astype(float), f"{col.name}_unknown": (~known).astype(float)}, index=col.index
+    )
+
+
 def design_matrix(frame: pd.DataFrame, covariates: Sequence[str]) -> pd.DataFrame:
     """Encode named covariates as a numeric design matrix (no intercept).
 
     Numeric and boolean columns enter as they are; text and categorical columns are one-hot
     encoded with their first level (sorted) as the reference, as R's ``model.matrix`` does, so a
     model fitted here has the same parameterisation as MatchIt's ``glm``. Constant columns are
-    dropped (they carry no information and make the fit singular).
+    dropped (they carry no information and make the fit singular). A yes/no covariate with unknown
+    values gets an ``_unknown`` level (:func:`unknown_as_level`).
 
     Raises
     ------
     MatchingError
-        When a covariate is missing from the frame or has missing values.
+        When a covariate is missing from the frame or has missing values (other than an unknown yes/no).
     """
     missing = [c for c in covariates if c not in frame.columns]
     if missing:
@@ -104,6 +119,10 @@ def design_matrix(frame: pd.DataFrame, covariates: Sequence[str]) -> pd.DataFram
     parts: list[pd.DataFrame] = []
     for name in covariates:
         col = frame[name]
+        unknown = unknown_as_level(col)
+        if unknown is not None:
+            parts.append(unknown)
+            continue
         if col.isna().any():
             raise MatchingError(
                 f"Covariate '{name}' has {int(col.isna().sum())} missing values; "
