@@ -147,8 +147,10 @@ def main() -> None:
                 continue
             res = json.loads(run.stdout.strip().splitlines()[-1])
             rows.append((people, setting, res))
-            print(f"\n{request_id}: {res['status']} in {res['seconds']:.1f} s, peak {res['peak_gib']:.2f} GiB "
-                  f"({res['cpu_seconds']:.1f} s CPU in the request's process)")
+            print(
+                f"\n{request_id}: {res['status']} in {res['seconds']:.1f} s, peak {res['peak_gib']:.2f} GiB "
+                f"({res['cpu_seconds']:.1f} s CPU in the request's process)"
+            )
             for s in res["stages"]:
                 print(f"    {s['stage']:<28s} {s['seconds']:7.1f} s   peak {s['peak_gib']:5.2f} GiB")
     print("\npeople      setting     seconds  ratio to 60 s   peak GiB  ratio to 6 GiB")
