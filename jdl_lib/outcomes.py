@@ -3,12 +3,14 @@
 Two inference methods, named on every estimate:
 
 * ``"cluster_robust"`` (default): weighted least squares of the outcome on treatment in the matched
-  sample, with standard errors clustered by matched set (``subclass``); the recipe MatchIt's
-  documentation gives for the ATT after matching (and, for sets that share controls, the merged
-  sets of :class:`~jdl_lib.matching.MatchResult` keep correlated rows in one cluster).
+  sample, the recipe MatchIt's documentation gives for the ATT after matching, with the standard error its
+  effect guidance recommends for the design (``standard_errors``, see :mod:`jdl_lib.standard_errors`:
+  by matched set for pairs, two-way by matched set and person when controls are reused, HC3 for
+  weighting designs; HC3 and a cluster bootstrap as options).
 * ``"moj_ttest"``: the MoJ's published convention, a two-sample (Welch) t-test of the treated mean
   against the weighted comparison mean (JDL RAP code's "t-test" tabs; see
   ``shared/reference/jdl_methodology.md`` section 5), so results can be set beside published reports.
+  Unequally weighted controls count by their effective sample size (Kish), not their number.
 
 Small-number rules (RAP code, methodology section 6): a measure is not reported when its expected
 count in the treatment group is under 10; time to first reoffence is a headline only with at least
@@ -24,13 +26,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
-from scipy import stats
 from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
 from jdl_lib.errors import MatchingError
 from jdl_lib.matching.design import design_matrix
 from jdl_lib.matching.result import MatchResult
+from jdl_lib.standard_errors import Fit, fit_effect, matched_sets, resolve_se_method
 
 #: Outcome column of each measure in the derived index-event frame.
 MEASURE_COLUMNS: dict[str, str] = {
@@ -67,6 +68,7 @@ class Estimate:
     significant: bool
     reported: bool
     note: str = ""
+    standard_errors: str = ""
 
 
 @dataclass(frozen=True)
@@ -97,31 +99,27 @@ def _frame(matched: MatchResult | pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _cluster_robust(y: np.ndarray, t: np.ndarray, w: np.ndarray, groups: np.ndarray, alpha: float, x=None):
-    """WLS of y on treatment (and covariates), cluster-robust SE by matched set.
-
-    The CI and p-value use a t distribution with the residual degrees of freedom, as R's
-    ``lmtest::coeftest`` does with a ``sandwich::vcovCL`` matrix (the Lalonde reference).
-    """
-    cols = [np.ones_like(y), t] + ([] if x is None else [x])
-    design = np.column_stack(cols)
-    fit = sm.WLS(y, design, weights=w).fit(cov_type="cluster", cov_kwds={"groups": groups})
-    b, se = float(fit.params[1]), float(fit.bse[1])
-    df = len(y) - design.shape[1]
-    tcrit = stats.t.ppf(1 - alpha / 2, df)
-    p = float(2 * stats.t.sf(abs(b / se), df)) if se > 0 else float("nan")
-    return b, se, b - tcrit * se, b + tcrit * se, p
-
-
 def _moj_ttest(y_t: np.ndarray, y_c: np.ndarray, w_c: np.ndarray, alpha: float):
-    """Welch two-sample t-test, controls weighted (weights scaled to sum to the number of controls)."""
+    """Welch two-sample t-test of the treated mean against the weighted control mean.
+
+    The controls' weights are scaled to sum to their effective sample size (Kish: (sum w)^2 / sum w^2), so
+    the variance of the weighted mean and Welch's degrees of freedom count a control used for many treated
+    people as the information it carries, not as many people (defect 5 of issue 15). With equal weights this
+    is the ordinary Welch test.
+    """
     dt = DescrStatsW(y_t)
-    dc = DescrStatsW(y_c, weights=w_c * len(y_c) / w_c.sum())
+    dc = DescrStatsW(y_c, weights=w_c * effective_sample_size(w_c) / w_c.sum())
     cm = CompareMeans(dt, dc)
     _, p, _ = cm.ttest_ind(usevar="unequal")
     low, high = cm.tconfint_diff(alpha=alpha, usevar="unequal")
     se = float(cm.std_meandiff_separatevar)
-    return float(dt.mean - dc.mean), se, float(low), float(high), float(p)
+    return Fit(float(dt.mean - dc.mean), se, float(low), float(high), float(p), "welch_effective_n", 0)
+
+
+def effective_sample_size(w: np.ndarray) -> float:
+    """Kish's effective sample size of weighted units, (sum w)^2 / sum w^2 (cobalt's and MatchIt's ESS)."""
+    w = np.asarray(w, dtype=float)
+    return float(w.sum() ** 2 / (w**2).sum())
 
 
 def _reporting(measure: str, y_t: np.ndarray, n_reoffenders_t: int) -> tuple[bool, str]:
@@ -157,6 +155,8 @@ def estimate_effects(
     method: str = "cluster_robust",
     alpha: float = 0.05,
     columns: dict[str, str] | None = None,
+    standard_errors: str = "auto",
+    random_state: int | None = None,
 ) -> EffectsResult:
     """Estimate the treatment-minus-control difference for each JDL measure (the ATT).
 
@@ -167,20 +167,27 @@ def estimate_effects(
     Parameters
     ----------
     matched : MatchResult or DataFrame
-        The matched sample with ``treat``, ``weights``, ``subclass`` and outcome columns.
+        The matched sample with ``treat``, ``weights``, ``subclass`` and outcome columns. A DataFrame
+        carries no matched sets beyond ``subclass``; pass the MatchResult for two-way clustering.
     measures : sequence of str
         Names from ``MEASURE_COLUMNS``.
     method : {"cluster_robust", "moj_ttest"}
-        Variance estimator (see module docstring).
+        Weighted regression with the design's robust standard error, or the MoJ's weighted t-test.
     alpha : float
         1 - confidence level.
     columns : dict, optional
         Extra or replacement ``measure -> column`` names (e.g. another outcome for a check).
+    standard_errors : str
+        A name from :data:`jdl_lib.standard_errors.SE_METHODS` (``"auto"``: by design); regression only.
+    random_state : int, optional
+        Seed of the bootstrap standard error.
     """
     cols = {**MEASURE_COLUMNS, **(columns or {})}
     if method not in METHODS:
         raise MatchingError(f"Unknown inference method '{method}'; choose one of {list(METHODS)}.")
+    se_method = resolve_se_method(matched, standard_errors) if method == "cluster_robust" else "welch"
     frame = _frame(matched)
+    long = matched_sets(matched) if _uses_sets(matched, se_method) else None
     n_reoff_t = (
         int(frame.loc[frame["treat"] == 1, MEASURE_COLUMNS["rate"]].astype(bool).sum())
         if MEASURE_COLUMNS["rate"] in frame.columns
@@ -200,9 +207,11 @@ def estimate_effects(
         treated_value = float(np.average(y[is_t], weights=w[is_t]))
         control_value = float(np.average(y[~is_t], weights=w_c))
         if method == "cluster_robust":
-            diff, se, low, high, p = _cluster_robust(y, t, w, data["subclass"].to_numpy(), alpha)
+            fit = _regression(
+                data, measure, cols, se_method, alpha, long, random_state, has_sets=_has_sets(matched)
+            )
         else:
-            diff, se, low, high, p = _moj_ttest(y[is_t], y[~is_t], w_c, alpha)
+            fit = _moj_ttest(y[is_t], y[~is_t], w_c, alpha)
         reported, note = _reporting(measure, y[is_t], n_reoff_t)
         out.append(
             Estimate(
@@ -210,24 +219,70 @@ def estimate_effects(
                 method=method,
                 n_treated=int(is_t.sum()),
                 n_control=int((~is_t).sum()),
-                n_control_effective=float(w_c.sum() ** 2 / (w_c**2).sum()),
+                n_control_effective=effective_sample_size(w_c),
                 treated_value=treated_value,
                 control_value=control_value,
-                difference=diff,
-                std_error=se,
-                ci_low=low,
-                ci_high=high,
-                p_value=p,
-                significant=bool(p <= alpha),
+                difference=fit.estimate,
+                std_error=fit.std_error,
+                ci_low=fit.ci_low,
+                ci_high=fit.ci_high,
+                p_value=fit.p_value,
+                significant=bool(fit.p_value <= alpha),
                 reported=reported,
                 note=note,
+                standard_errors=fit.se_method,
             )
         )
     return EffectsResult(
         estimates=tuple(out),
         method=method,
         alpha=alpha,
-        settings=MappingProxyType({"measures": tuple(measures), "method": method, "alpha": alpha}),
+        settings=MappingProxyType(
+            {
+                "measures": tuple(measures),
+                "method": method,
+                "alpha": alpha,
+                "standard_errors_requested": standard_errors,
+                "standard_errors": se_method,
+            }
+        ),
+    )
+
+
+def _uses_sets(matched: MatchResult | pd.DataFrame, se_method: str) -> bool:
+    """Whether the SE needs MatchIt's ``get_matches`` layout (one row per unit per matched set)."""
+    return se_method == "two_way"
+
+
+def _has_sets(matched: MatchResult | pd.DataFrame) -> bool:
+    """Whether ``subclass`` holds matched sets (pair designs), not the strata of a weighting design."""
+    return not isinstance(matched, MatchResult) or not matched.pairs.empty
+
+
+def _regression(
+    unit_rows: pd.DataFrame,
+    measure: str,
+    cols: dict[str, str],
+    se_method: str,
+    alpha: float,
+    long: pd.DataFrame | None,
+    random_state: int | None,
+    covariates: Sequence[str] | None = None,
+    has_sets: bool = True,
+) -> Fit:
+    """WLS on the layout the SE method needs: ``match.data`` rows, or ``get_matches`` rows (``long``)."""
+    data = unit_rows if long is None else _measure_data(long, measure, cols)
+    x = None if covariates is None else design_matrix(data, covariates).to_numpy(dtype=float)
+    return fit_effect(
+        data[cols[measure]].to_numpy(dtype=float),
+        data["treat"].to_numpy(dtype=float),
+        data["weights"].to_numpy(dtype=float),
+        se_method,
+        alpha,
+        sets=None if not has_sets else (data["subclass"] if long is None else data["set"]).to_numpy(),
+        units=None if long is None else data["unit"].to_numpy(),
+        x=x,
+        random_state=random_state,
     )
 
 
@@ -257,39 +312,42 @@ def regression_adjusted_effect(
     covariates: Sequence[str],
     measure: str = "rate",
     alpha: float = 0.05,
+    standard_errors: str = "auto",
+    random_state: int | None = None,
 ) -> Estimate:
     """Doubly robust estimate: regression adjustment for the covariates within the matched sample.
 
     Why: matching followed by outcome regression on the matched sample is consistent if either the
     propensity model or the outcome model is right (Ho, Imai, King & Stuart 2007), so a matched
     estimate that moves little under adjustment is not resting on residual imbalance. WLS of the
-    outcome on treatment plus covariates (a linear probability model for binary measures),
-    cluster-robust by matched set; the treatment coefficient is the estimate.
+    outcome on treatment plus covariates (a linear probability model for binary measures), with the
+    same standard error as the matched estimate; the treatment coefficient is the estimate.
     """
     frame = _frame(matched)
+    se_method = resolve_se_method(matched, standard_errors)
+    long = matched_sets(matched) if _uses_sets(matched, se_method) else None
     data = _measure_data(frame, measure, MEASURE_COLUMNS)
-    x = design_matrix(data, covariates).to_numpy(dtype=float)
-    t = data["treat"].to_numpy(dtype=float)
-    y = data[MEASURE_COLUMNS[measure]].to_numpy(dtype=float)
-    w = data["weights"].to_numpy(dtype=float)
-    is_t = t == 1
-    diff, se, low, high, p = _cluster_robust(y, t, w, data["subclass"].to_numpy(), alpha, x=x)
-    w_c = w[~is_t]
-    treated_value = float(y[is_t].mean())
+    fit = _regression(
+        data, measure, MEASURE_COLUMNS, se_method, alpha, long, random_state, covariates, _has_sets(matched)
+    )
+    is_t = data["treat"].to_numpy() == 1
+    w_c = data["weights"].to_numpy(dtype=float)[~is_t]
+    treated_value = float(data.loc[is_t, MEASURE_COLUMNS[measure]].astype(float).mean())
     return Estimate(
         measure=measure,
         method="regression_adjusted",
         n_treated=int(is_t.sum()),
         n_control=int((~is_t).sum()),
-        n_control_effective=float(w_c.sum() ** 2 / (w_c**2).sum()),
+        n_control_effective=effective_sample_size(w_c),
         treated_value=treated_value,
-        control_value=treated_value - diff,
-        difference=diff,
-        std_error=se,
-        ci_low=low,
-        ci_high=high,
-        p_value=p,
-        significant=bool(p <= alpha),
+        control_value=treated_value - fit.estimate,
+        difference=fit.estimate,
+        std_error=fit.std_error,
+        ci_low=fit.ci_low,
+        ci_high=fit.ci_high,
+        p_value=fit.p_value,
+        significant=bool(fit.p_value <= alpha),
         reported=True,
         note="matched estimate adjusted for covariates (doubly robust)",
+        standard_errors=fit.se_method,
     )
