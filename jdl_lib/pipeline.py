@@ -52,6 +52,7 @@ from jdl_lib.report import assemble
 from jdl_lib.report.render import render_report
 from jdl_lib.report.results import SCHEMA_VERSION, validate_results, write_results
 from jdl_lib.spec import MatchingSpec, RequestSpec, load_spec
+from jdl_lib.standard_errors import SE_METHODS, resolve_se_method
 from jdl_lib.store import NationalStore
 
 log = logging.getLogger(__name__)
@@ -135,6 +136,7 @@ def matcher_arguments(matching: MatchingSpec, seed: int) -> dict[str, Any]:
         "replace": m.replace,
         "caliper": m.caliper,
         "std_caliper": m.std_caliper,
+        "caliper_sd": m.caliper_sd,
         "exact": m.exact,
         "covariates": m.covariates,
         "random_state": seed,
@@ -288,9 +290,17 @@ def analyse_design(prepared: PreparedRequest, design: Design, store_provenance: 
         measures=[assemble.ESTIMATOR_MEASURES[o] for o in spec.outcomes],
         method=spec.comparison,
         alpha=ALPHA,
+        standard_errors=spec.standard_errors,
+        random_state=spec.seed,
     )
-    rate = effects["rate"] if "reoffended_1y" in spec.outcomes else estimate_effects(match, ["rate"])["rate"]
-    robust = [regression_adjusted_effect(match, m.covariates, "rate", alpha=ALPHA)]
+    se = {"standard_errors": spec.standard_errors, "random_state": spec.seed}
+    rate = (
+        effects["rate"]
+        if "reoffended_1y" in spec.outcomes
+        else estimate_effects(match, ["rate"], **se)["rate"]
+    )
+    robust = [regression_adjusted_effect(match, m.covariates, "rate", alpha=ALPHA, **se)]
+    se_used = resolve_se_method(match, spec.standard_errors)
 
     prov = store_provenance
     threshold = spec.disclosure.cell_threshold
@@ -330,6 +340,7 @@ def analyse_design(prepared: PreparedRequest, design: Design, store_provenance: 
                 "ratio": m.ratio,
                 "caliper": m.caliper,
                 "std_caliper": m.std_caliper,
+                "caliper_sd": m.caliper_sd,
                 "replace": m.replace,
                 "exact": list(m.exact),
                 "covariates": list(m.covariates),
@@ -338,6 +349,11 @@ def analyse_design(prepared: PreparedRequest, design: Design, store_provenance: 
             },
             "outcomes": list(spec.outcomes),
             "comparison": spec.comparison,
+            "standard_errors": {
+                "requested": spec.standard_errors,
+                "used": se_used,
+                "description": SE_METHODS[se_used],
+            },
             "alpha": ALPHA,
             "disclosure": {"min_group": spec.disclosure.min_group, "cell_threshold": threshold},
         },

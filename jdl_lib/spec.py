@@ -20,6 +20,7 @@ import yaml
 from jdl_lib.errors import SpecError
 from jdl_lib.matching.design import DEFAULT_COVARIATES
 from jdl_lib.privacy.disclosure import MINIMUM_GROUP
+from jdl_lib.standard_errors import SE_METHODS
 from jdl_lib.template import SETTINGS
 
 #: Largest parameter file read, in bytes; a request file is a few hundred bytes.
@@ -31,6 +32,10 @@ MATCHING_METHODS = ("nearest",)
 #: Ways to test the treated-control difference: cluster-robust regression on the matched sample, or the
 #: MoJ-style two-sample t-test.
 COMPARISON_METHODS = ("cluster_robust", "moj_ttest")
+#: Standard errors of the regression (jdl_lib.standard_errors); "auto": MatchIt's guidance for the design.
+STANDARD_ERRORS = tuple(SE_METHODS)
+#: SD a standardised caliper multiplies: pooled treated/control SD (Austin 2011) or all units (MatchIt).
+CALIPER_SD = ("pooled", "all")
 #: Covariates of the derived index-event frame that a propensity model may use: the JDL's matching
 #: variables (demographics, criminal history, risk score, employment and benefits, assessed needs, the index
 #: disposal and year), defined once in :mod:`jdl_lib.matching.design`.
@@ -100,6 +105,7 @@ class MatchingSpec:
     ratio: int = 5
     caliper: float = 0.2
     std_caliper: bool = True
+    caliper_sd: str = "pooled"
     replace: bool = True
     exact: tuple[str, ...] = DEFAULT_EXACT
     covariates: tuple[str, ...] = DEFAULT_COVARIATES
@@ -126,6 +132,7 @@ class RequestSpec:
     matching: MatchingSpec = field(default_factory=MatchingSpec)
     outcomes: tuple[str, ...] = OUTCOMES
     comparison: str = "cluster_robust"
+    standard_errors: str = "auto"
     seed: int = 2013
     disclosure: DisclosureSpec = field(default_factory=DisclosureSpec)
     source: Path | None = None
@@ -289,10 +296,11 @@ _TOP = (
     "matching",
     "outcomes",
     "comparison",
+    "standard_errors",
     "seed",
     "disclosure",
 )
-_MATCHING = ("method", "ratio", "caliper", "std_caliper", "replace", "exact", "covariates")
+_MATCHING = ("method", "ratio", "caliper", "std_caliper", "caliper_sd", "replace", "exact", "covariates")
 
 
 def _read_matching(check: _Checker, raw: object) -> MatchingSpec | None:
@@ -303,6 +311,7 @@ def _read_matching(check: _Checker, raw: object) -> MatchingSpec | None:
         "ratio": lambda v, p: check.number(v, p, int, 1, 10),
         "caliper": lambda v, p: check.number(v, p, float, 0.0001, 5),
         "std_caliper": lambda v, p: check.typed(v, p, bool, "true or false"),
+        "caliper_sd": lambda v, p: check.choice(v, p, CALIPER_SD),
         "replace": lambda v, p: check.typed(v, p, bool, "true or false"),
         "exact": lambda v, p: check.names(v, p, EXACT_VARIABLES, allow_empty=True),
         "covariates": lambda v, p: check.names(v, p, COVARIATES, allow_empty=False),
@@ -395,6 +404,11 @@ def load_spec(path: str | Path, root: str | Path | None = None) -> RequestSpec:
         if "comparison" in top
         else "cluster_robust"
     )
+    standard_errors = (
+        check.choice(top["standard_errors"], "standard_errors", STANDARD_ERRORS)
+        if "standard_errors" in top
+        else "auto"
+    )
     seed = check.number(top["seed"], "seed", int, 0, 2**32 - 1) if "seed" in top else 2013
 
     disclosure = DisclosureSpec()
@@ -418,6 +432,7 @@ def load_spec(path: str | Path, root: str | Path | None = None) -> RequestSpec:
         matching=matching,
         outcomes=outcomes,
         comparison=comparison,
+        standard_errors=standard_errors,
         seed=seed,
         disclosure=disclosure,
         source=path,

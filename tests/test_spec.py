@@ -65,6 +65,7 @@ def test_minimal_file_gets_documented_defaults(project: Path) -> None:
     assert spec.matching.covariates == DEFAULT_COVARIATES
     assert spec.outcomes == OUTCOMES
     assert spec.comparison == "cluster_robust"
+    assert (spec.standard_errors, spec.matching.caliper_sd) == ("auto", "pooled")
     assert (spec.disclosure.min_group, spec.disclosure.cell_threshold) == (60, 5)
     with pytest.raises(AttributeError):
         spec.seed = 1  # frozen
@@ -89,6 +90,16 @@ def test_unknown_keys_suggest_the_nearest_valid_key(project: Path) -> None:
     assert "organisaton: unknown key; did you mean 'organisation'?" in text
     assert "matching.calipr: unknown key; did you mean 'caliper'?" in text
     assert "req.yaml" in text
+
+
+def test_standard_errors_and_caliper_sd_are_settable(project: Path) -> None:
+    spec = load_spec(write(project, {**MINIMAL, "standard_errors": "hc3", "matching": {"caliper_sd": "all"}}))
+    assert (spec.standard_errors, spec.matching.caliper_sd) == ("hc3", "all")
+    text = problems(
+        write(project, {**MINIMAL, "standard_errors": "two-way", "matching": {"caliper_sd": "x"}})
+    )
+    assert "standard_errors: not a known value; did you mean 'two_way'?" in text
+    assert "matching.caliper_sd: not a known value" in text
 
 
 def test_every_problem_is_collected_into_one_error(project: Path) -> None:

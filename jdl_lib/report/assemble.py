@@ -25,6 +25,7 @@ from jdl_lib.power import minimum_detectable_difference, people_needed
 from jdl_lib.privacy import suppress_table
 from jdl_lib.report.results import MEASURES
 from jdl_lib.sensitivity import e_value, rosenbaum_gamma
+from jdl_lib.standard_errors import SE_METHODS
 
 #: results.json measure key -> the outcome estimator's measure name.
 ESTIMATOR_MEASURES: dict[str, str] = {
@@ -208,10 +209,9 @@ def _finite(value: float) -> float | None:
 def outcome_rows(effects: EffectsResult, outcomes: Sequence[str]) -> list[dict[str, Any]]:
     """One row per requested measure with both group values, the difference, its 95% CI and p-value."""
     method_names = {
-        "cluster_robust": (
-            "weighted regression on the matched sample, cluster-robust standard errors by matched set"
-        ),
-        "moj_ttest": "weighted two-sample t-test (the MoJ Justice Data Lab convention)",
+        "cluster_robust": "weighted regression on the matched sample, {se}",
+        "moj_ttest": "weighted two-sample t-test (the MoJ Justice Data Lab convention), controls counted by "
+        "their effective number",
     }
     rows = []
     for key in outcomes:
@@ -234,7 +234,7 @@ def outcome_rows(effects: EffectsResult, outcomes: Sequence[str]) -> list[dict[s
                 "significant": bool(reported and est.significant),
                 "reported": reported,
                 "reason": est.note if not reported else "",
-                "method": method_names[effects.method],
+                "method": method_names[effects.method].format(se=SE_METHODS.get(est.standard_errors, "")),
             }
         )
     return rows

@@ -92,13 +92,15 @@ SCHEMA: dict[str, Any] = _obj(
                         "covariates": _array(_STR, 1),
                         "propensity_model": _STR,
                         "estimand": _STR,
-                    }
+                    },
+                    {"caliper_sd": {"enum": ["pooled", "all"]}},
                 ),
                 "outcomes": _array({"enum": list(MEASURES)}, 1),
                 "comparison": {"enum": ["cluster_robust", "moj_ttest"]},
                 "alpha": _PROP,
                 "disclosure": _obj({"min_group": _INT, "cell_threshold": _INT}),
-            }
+            },
+            {"standard_errors": _obj({"requested": _STR, "used": _STR, "description": _STR})},
         ),
         "attrition": _obj(
             {
