@@ -87,7 +87,7 @@ def test_duplicates_keep_first_and_name_it(tmp_path):
     assert result.drop_counts() == {"repeated person": 3}
 
 
-def test_mixed_date_conventions_reject_two_way_dates(tmp_path):
+def test_a_date_against_its_columns_order_flags_only_its_row(tmp_path):
     cohort = clean_cohort(70)
     cohort["date_of_birth"] = cohort["date_of_birth"].astype(object)
     cohort.loc[0, "date_of_birth"] = "12/25/1980"
@@ -95,7 +95,8 @@ def test_mixed_date_conventions_reject_two_way_dates(tmp_path):
     cohort.loc[2, "date_of_birth"] = "25/12/1980"
     result = _check(tmp_path, cohort, coverage_end=date(2012, 12, 31))
     kinds = {p.row: p.kind for p in result.problems if p.column == "date_of_birth"}
-    assert kinds[2] == "month_first" and kinds[3] == "ambiguous" and 4 not in kinds
+    assert kinds == {2: "contradicts_order"}
+    assert result.date_orders["date_of_birth"].order == "day_first"
 
 
 def test_too_few_valid_people_is_refused_with_counts(tmp_path):

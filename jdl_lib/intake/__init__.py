@@ -6,6 +6,7 @@ cohorts (used by ``jdl validate``); ``format_report`` renders the validation rep
 
 from jdl_lib.intake.report import format_report, problems_frame
 from jdl_lib.intake.validate import (
+    MAX_DROPPED_SHARE,
     MAX_ROWS,
     MIN_PEOPLE,
     IntakeResult,
@@ -16,6 +17,7 @@ from jdl_lib.intake.validate import (
 )
 
 __all__ = [
+    "MAX_DROPPED_SHARE",
     "MAX_ROWS",
     "MIN_PEOPLE",
     "IntakeResult",

@@ -8,14 +8,21 @@ Accepted forms (optionally followed by a time of day, which is ignored):
 * Excel serial day numbers of five digits (``29221`` = 1980-01-01, the 1900 date system), which
   appear when a date cell loses its format; XLSX date cells arrive already as ISO text.
 
-**Ambiguity, precisely.** A numeric ``a/b/y`` date with both ``a`` and ``b`` at most 12 and
-``a != b`` reads as two different dates depending on whether the day or the month comes first.
-The file decides: across all its date columns, a value with ``a > 12`` is evidence that it writes
-the day first, a value with ``b > 12`` that it writes the month first (US style). With no
-month-first evidence the file follows the template (day first) and every value is read day-first.
-Once any month-first value is present the convention is unknown, so every two-way value is
-*ambiguous* and rejected, and the month-first values themselves are rejected too (the template
-asks for day first; swapping fields silently is how wrong dates of birth get through).
+**Date order, per column.** A numeric ``a/b/y`` date with both ``a`` and ``b`` at most 12 and
+``a != b`` (a *two-way* date) reads as two different dates depending on whether the day or the month
+comes first. Each column decides for itself (:func:`infer_order`), from its *unambiguous* values: one
+with ``a > 12`` can only be day-first, one with ``b > 12`` only month-first (US style).
+
+* No month-first value: the column follows the template (day first).
+* Month-first values only: the column is month-first and its two-way dates are read that way
+  (announced by the caller; a whole column written US style is not an accident).
+* Both: the larger side is the column's order when the other side is at most
+  :data:`MIXED_SHARE` of the unambiguous values; the values written the other way *contradict* the
+  column and are flagged (``contradicts_order``): they are the rows typed by someone using the other
+  convention, so their two-way dates cannot be trusted either. Otherwise the column truly mixes the
+  two conventions and its two-way dates are ``ambiguous`` (the unambiguous ones are still read).
+
+So one ``01/13/1980`` among hundreds of day-first dates of birth flags one row, not half the file.
 
 **Two-digit years** expand with a pivot: ``yy <= pivot`` means 20yy, otherwise 19yy. Callers pass
 the pivot per column (see :mod:`jdl_lib.intake.validate`).
@@ -29,7 +36,12 @@ import numpy as np
 import pandas as pd
 
 #: Status of one parsed cell. Only ``ok`` carries a date.
-STATUSES = ("ok", "empty", "unparseable", "ambiguous", "month_first", "impossible")
+STATUSES = ("ok", "empty", "unparseable", "ambiguous", "contradicts_order", "impossible")
+#: Largest share of a column's unambiguous numeric dates that may be written in the other order
+#: before the column counts as mixing the two conventions.
+MIXED_SHARE = 0.10
+#: The orders a column can have.
+ORDERS = ("day_first", "month_first", "mixed")
 _TIME = r"(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"
 _ISO = rf"^(\d{{4}})[-/.](\d{{1,2}})[-/.](\d{{1,2}}){_TIME}$"
 _NUMERIC = rf"^(\d{{1,2}})[/.-](\d{{1,2}})[/.-](\d{{2}}|\d{{4}}){_TIME}$"
@@ -66,19 +78,60 @@ class ParsedDates:
     status: pd.Series
 
 
-def month_first_evidence(columns: list[pd.Series]) -> tuple[int, int]:
-    """Count cells that can only be day-first, and cells that can only be month-first.
+@dataclass(frozen=True)
+class DateOrder:
+    """The date order of one column and the evidence for it.
 
-    Used to decide the file's date convention before any column is parsed.
+    ``order`` is one of :data:`ORDERS`; ``day_first`` and ``month_first`` count the numeric values that
+    can only be read that way.
     """
-    day_first = month_first = 0
-    for values in columns:
-        parts = values.astype(str).str.strip().str.extract(_NUMERIC)
-        a = pd.to_numeric(parts[0], errors="coerce")
-        b = pd.to_numeric(parts[1], errors="coerce")
-        day_first += int(((a > 12) & (b <= 12)).sum())
-        month_first += int(((b > 12) & (a <= 12)).sum())
-    return day_first, month_first
+
+    order: str
+    day_first: int
+    month_first: int
+
+    @property
+    def contradicting(self) -> int:
+        """Unambiguous values written in the order opposite to the column's (0 for a mixed column)."""
+        if self.order == "day_first":
+            return self.month_first
+        if self.order == "month_first":
+            return self.day_first
+        return 0
+
+
+def _numeric_parts(text: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    parts = text.str.extract(_NUMERIC)
+    a = pd.to_numeric(parts[0], errors="coerce")
+    b = pd.to_numeric(parts[1], errors="coerce")
+    return parts[2], a, b
+
+
+def infer_order(values: pd.Series) -> DateOrder:
+    """Decide a column's date order from its unambiguous numeric values (see the module notes).
+
+    Parameters
+    ----------
+    values
+        The column's date text.
+
+    Returns
+    -------
+    DateOrder
+        Day-first unless month-first values are present; mixed when neither side holds at least
+        ``1 - MIXED_SHARE`` of the unambiguous values.
+    """
+    _, a, b = _numeric_parts(values.astype(str).str.strip())
+    day_first = int(((a > 12) & (b <= 12)).sum())
+    month_first = int(((b > 12) & (a <= 12)).sum())
+    evidence = day_first + month_first
+    if month_first == 0:
+        order = "day_first"
+    elif min(day_first, month_first) <= MIXED_SHARE * evidence:
+        order = "day_first" if day_first > month_first else "month_first"
+    else:
+        order = "mixed"
+    return DateOrder(order, day_first, month_first)
 
 
 def _expand_year(year_text: pd.Series, pivot: int) -> pd.Series:
@@ -98,7 +151,7 @@ def _assemble(year: pd.Series, month: pd.Series, day: pd.Series) -> pd.Series:
     return out
 
 
-def parse_dates(values: pd.Series, *, pivot: int, month_first_seen: bool) -> ParsedDates:
+def parse_dates(values: pd.Series, *, pivot: int, order: str = "day_first") -> ParsedDates:
     """Parse a column of date text.
 
     Parameters
@@ -107,9 +160,9 @@ def parse_dates(values: pd.Series, *, pivot: int, month_first_seen: bool) -> Par
         Text cells (already stripped or not).
     pivot
         Two-digit years ``<= pivot`` are read as 20yy, others as 19yy.
-    month_first_seen
-        True when the file holds any month-first date (see :func:`month_first_evidence`); then
-        two-way numeric dates are ambiguous and month-first ones are rejected.
+    order
+        The column's order from :func:`infer_order`: two-way numeric dates are read in it (and are
+        ``ambiguous`` in a mixed column); unambiguous ones written the other way ``contradict`` it.
 
     Returns
     -------
@@ -125,11 +178,15 @@ def parse_dates(values: pd.Series, *, pivot: int, month_first_seen: bool) -> Par
     is_iso = iso[0].notna()
     dates[is_iso] = _assemble(pd.to_numeric(iso[0]), pd.to_numeric(iso[1]), pd.to_numeric(iso[2]))[is_iso]
 
-    num = text.str.extract(_NUMERIC)
-    is_num = num[0].notna()
-    a, b = pd.to_numeric(num[0], errors="coerce"), pd.to_numeric(num[1], errors="coerce")
-    year = _expand_year(num[2].fillna(""), pivot)
-    dates[is_num] = _assemble(year, b, a)[is_num]
+    if order not in ORDERS:
+        raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
+    year_text, a, b = _numeric_parts(text)
+    is_num = a.notna()
+    year = _expand_year(year_text.fillna(""), pivot)
+    # A value is read month-first when the column is, or when only that reading exists (mixed column).
+    month_first = (b > 12) & (a <= 12) if order == "mixed" else pd.Series(order == "month_first", text.index)
+    day, month = a.where(~month_first, b), b.where(~month_first, a)
+    dates[is_num] = _assemble(year, month, day)[is_num]
 
     written = text.str.extract(_WRITTEN)
     month = written[1].str.lower().map(_MONTHS)
@@ -147,13 +204,13 @@ def parse_dates(values: pd.Series, *, pivot: int, month_first_seen: bool) -> Par
 
     recognised = is_iso | is_num | is_written | is_serial
     status[recognised] = np.where(dates[recognised].notna(), "ok", "impossible")
-    if month_first_seen:
-        two_way = is_num & (a <= 12) & (b <= 12) & (a != b)
-        only_month_first = is_num & (b > 12) & (a <= 12)
-        status[two_way] = "ambiguous"
-        status[only_month_first] = "month_first"
+    if order == "mixed":
+        status[is_num & (a <= 12) & (b <= 12) & (a != b)] = "ambiguous"
+    else:
+        other_way = (b > 12) & (a <= 12) if order == "day_first" else (a > 12) & (b <= 12)
+        status[is_num & other_way] = "contradicts_order"
     dates[status != "ok"] = pd.NaT
     return ParsedDates(dates=dates, status=status)
 
 
-__all__ = ["STATUSES", "ParsedDates", "month_first_evidence", "parse_dates"]
+__all__ = ["MIXED_SHARE", "ORDERS", "STATUSES", "DateOrder", "ParsedDates", "infer_order", "parse_dates"]

@@ -43,6 +43,12 @@ def format_report(result: IntakeResult, *, max_problems: int | None = 200) -> st
         f"- Rows dropped: {len(result.dropped)}",
         f"- Warnings (row kept): {warnings}",
     ]
+    for column, order in result.date_orders.items():
+        if order.order != "day_first" or order.contradicting:
+            lines.append(
+                f"- {UPLOAD_COLUMNS[column]}: read {order.order.replace('_', '-')} ({order.day_first} "
+                f"day-first and {order.month_first} month-first dates that can be read only one way)"
+            )
     if result.ignored_columns:
         lines.append(f"- Columns ignored (heading not recognised): {', '.join(result.ignored_columns)}")
     lines += ["", f"**{'Refused: ' + result.refusal if result.refusal else 'Accepted for analysis.'}**"]

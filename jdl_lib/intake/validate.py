@@ -10,8 +10,8 @@ name not starting with     error     cannot be a name (covers formula-like text 
 a letter                             ``@``); linking on it would be meaningless
 odd characters in a name   warning   e.g. digits; the name is kept, linkage may still find the person
 date unparseable,          error     date of birth and start date drive linkage and the index event
-ambiguous, month-first,              (see :mod:`jdl_lib.intake.dates` for "ambiguous")
-impossible
+ambiguous, against the               (see :mod:`jdl_lib.intake.dates`: each column's day/month order
+column's order, impossible           is inferred from its unambiguous values)
 date of birth implausible  error     before 1900, or younger than 10 / older than 100 at the start
 start outside coverage     error     the national data cannot hold the index event
 end date unreadable        warning   the end date is cleared; it is not needed for the index event
@@ -43,7 +43,7 @@ import pandas as pd
 
 from jdl_lib.errors import IntakeError
 from jdl_lib.identifiers import is_valid_pnc, normalise_pnc, normalise_prison_number
-from jdl_lib.intake.dates import month_first_evidence, parse_dates
+from jdl_lib.intake.dates import DateOrder, infer_order, parse_dates
 from jdl_lib.intake.reader import read_cells
 from jdl_lib.template import UPLOAD_COLUMNS
 
@@ -53,6 +53,10 @@ logger = logging.getLogger(__name__)
 MIN_PEOPLE = 60
 #: Default cap on data rows; a JDL cohort is at most a few thousand people.
 MAX_ROWS = 100_000
+#: Largest share of submitted rows validation may drop before the upload is refused (a larger loss
+#: points to a systematic problem, such as a date convention, that changes who is analysed; it can
+#: be accepted explicitly once understood). Repeated rows of a person do not count: nobody is lost.
+MAX_DROPPED_SHARE = 0.10
 #: Two-digit intervention years up to this are 20yy (the POSIX ``%y`` convention).
 INTERVENTION_YEAR_PIVOT = 68
 #: Youngest and oldest plausible ages at the intervention start (10 = age of criminal responsibility).
@@ -78,8 +82,9 @@ _FIX = {
     "not_a_name": "write the name in letters (it must start with a letter)",
     "unusual_characters": "check the name: it holds characters other than letters, spaces, hyphens",
     "unparseable": "write the date as dd/mm/yyyy, e.g. 05/11/2008",
-    "ambiguous": "the file mixes day-first and month-first dates: write every date as dd/mm/yyyy",
-    "month_first": "this date is written month first (US style): write it as dd/mm/yyyy",
+    "ambiguous": "this column mixes day-first and month-first dates: write every date as dd/mm/yyyy",
+    "contradicts_order": "check the row's dates: this one is written in the other day/month order from "
+    "the rest of the column; write every date as dd/mm/yyyy",
     "impossible": "the day does not exist in that month (or the year is out of range): correct the date",
     "implausible_dob": "check the date of birth: the person must be 10 to 100 at the intervention start",
     "outside_coverage": "only interventions starting within the national data's period can be analysed",
@@ -98,7 +103,7 @@ _SHORT = {
     "not_a_name": "not a name",
     "unparseable": "not a date",
     "ambiguous": "ambiguous date",
-    "month_first": "month-first date",
+    "contradicts_order": "date in the other day/month order",
     "impossible": "not a real date",
     "implausible_dob": "implausible age",
     "outside_coverage": "outside the data's period",
@@ -112,7 +117,7 @@ _WHAT = {
     "unusual_characters": "contains characters other than letters, spaces, hyphens and apostrophes",
     "unparseable": "is not a date in a recognised format",
     "ambiguous": "is a date that could be read day-first or month-first",
-    "month_first": "is a month-first (US style) date",
+    "contradicts_order": "is written in the other day/month order from the rest of its column",
     "impossible": "is not a real calendar date",
     "implausible_dob": "gives an age outside 10 to 100 years at the intervention start (or is before 1900)",
     "outside_coverage": "is outside the period the national data covers",
@@ -149,6 +154,7 @@ class IntakeSettings:
     coverage_end: date
     min_people: int
     max_rows: int
+    max_dropped_share: float = MAX_DROPPED_SHARE
 
 
 @dataclass(frozen=True)
@@ -172,6 +178,7 @@ class IntakeResult:
     n_submitted: int
     n_blank_rows: int
     ignored_columns: tuple[str, ...] = field(default=())
+    date_orders: dict[str, DateOrder] = field(default_factory=dict)
 
     @property
     def n_valid(self) -> int:
@@ -179,19 +186,48 @@ class IntakeResult:
         return len(self.people)
 
     @property
+    def n_lost(self) -> int:
+        """Dropped rows other than repeats of a person already kept (people lost to the analysis)."""
+        return sum(kind != "repeated person" for kind in self.drop_kinds.values())
+
+    @property
+    def lost_share(self) -> float:
+        """Share of submitted rows lost to validation (see :data:`MAX_DROPPED_SHARE`)."""
+        return self.n_lost / self.n_submitted if self.n_submitted else 0.0
+
+    @property
     def analysable(self) -> bool:
-        """True when enough valid people remain for an analysis."""
-        return self.n_valid >= self.settings.min_people
+        """True when enough valid people remain and validation lost no more than the allowed share."""
+        return self.refusal is None
 
     @property
     def refusal(self) -> str | None:
-        """Why the upload is refused, or None if it can be analysed."""
-        if self.analysable:
+        """Why the upload is refused, naming the main reasons for dropped rows; None if analysable."""
+        if self.n_valid < self.settings.min_people:
+            head = (
+                f"{self.source}: only {self.n_valid} of {self.n_submitted} submitted people are valid; the "
+                f"Justice Data Lab needs at least {self.settings.min_people}."
+            )
+        elif self.lost_share > self.settings.max_dropped_share:
+            head = (
+                f"{self.source}: validation dropped {self.n_lost} of {self.n_submitted} rows "
+                f"({self.lost_share:.0%}), more than the {self.settings.max_dropped_share:.0%} the lab "
+                "accepts without review, so the people analysed would not be the people the service "
+                "worked with."
+            )
+        else:
             return None
-        return (
-            f"{self.source}: only {self.n_valid} of {self.n_submitted} submitted people are valid; the "
-            f"Justice Data Lab needs at least {self.settings.min_people}. Fix the problems and upload again."
-        )
+        return f"{head} {self.drop_summary()} Fix these problems and upload again."
+
+    def drop_summary(self, limit: int = 5) -> str:
+        """One sentence: how many rows were dropped and the main reasons (no values)."""
+        counts = self.drop_counts()
+        if not counts:
+            return "No rows were dropped."
+        shown = [f"{n} row(s): {reason}" for reason, n in list(counts.items())[:limit]]
+        more = len(counts) - len(shown)
+        tail = f"; and {more} other reason(s)" if more > 0 else ""
+        return f"Rows dropped, by main reason: {'; '.join(shown)}{tail}."
 
     def drop_counts(self) -> dict[str, int]:
         """Number of dropped rows per deciding reason (column and kind), largest first."""
@@ -217,6 +253,7 @@ def check_upload(
     coverage_end: date = date(2012, 12, 31),
     min_people: int = MIN_PEOPLE,
     max_rows: int = MAX_ROWS,
+    max_dropped_share: float = MAX_DROPPED_SHARE,
 ) -> IntakeResult:
     """Read and check an upload; row problems are reported, never raised.
 
@@ -228,7 +265,7 @@ def check_upload(
     IntakeError
         Only for file-level problems (see :func:`jdl_lib.intake.reader.read_cells`).
     """
-    settings = IntakeSettings(coverage_start, coverage_end, min_people, max_rows)
+    settings = IntakeSettings(coverage_start, coverage_end, min_people, max_rows, max_dropped_share)
     raw = read_cells(path, max_rows=max_rows)
     cells = raw.cells
     row = cells["upload_row"]
@@ -257,31 +294,27 @@ def check_upload(
         codes[col] = key.map(table)
         _collect(found, row[(value[col] != "") & codes[col].isna()], col, "unknown_code", "error")
 
-    day_first, month_first = month_first_evidence(
-        [value["date_of_birth"], value["intervention_start"], value["intervention_end"]]
-    )
-    if month_first:
-        logger.warning(
-            "%s: %d month-first and %d day-first dates; two-way dates are rejected as ambiguous",
-            Path(path).name,
-            month_first,
-            day_first,
-        )
     dob_pivot = (coverage_end.year - MIN_AGE) % 100
-    parsed = {
-        "date_of_birth": parse_dates(
-            value["date_of_birth"], pivot=dob_pivot, month_first_seen=month_first > 0
-        ),
-        "intervention_start": parse_dates(
-            value["intervention_start"], pivot=INTERVENTION_YEAR_PIVOT, month_first_seen=month_first > 0
-        ),
-        "intervention_end": parse_dates(
-            value["intervention_end"], pivot=INTERVENTION_YEAR_PIVOT, month_first_seen=month_first > 0
-        ),
+    pivots = {
+        "date_of_birth": dob_pivot,
+        "intervention_start": INTERVENTION_YEAR_PIVOT,
+        "intervention_end": INTERVENTION_YEAR_PIVOT,
     }
+    orders = {col: infer_order(value[col]) for col in pivots}
+    for col, order in orders.items():
+        if order.order != "day_first":
+            logger.warning(
+                "%s: column '%s' read as %s (%d month-first and %d day-first unambiguous dates)",
+                Path(path).name,
+                _heading(col),
+                order.order.replace("_", "-"),
+                order.month_first,
+                order.day_first,
+            )
+    parsed = {col: parse_dates(value[col], pivot=pivots[col], order=orders[col].order) for col in pivots}
     for col in ("date_of_birth", "intervention_start"):
         status = parsed[col].status
-        for kind in ("unparseable", "ambiguous", "month_first", "impossible"):
+        for kind in ("unparseable", "ambiguous", "contradicts_order", "impossible"):
             _collect(found, row[status == kind], col, kind, "error")
     end_status = parsed["intervention_end"].status
     _collect(found, row[~end_status.isin(["ok", "empty"])], "intervention_end", "end_unreadable", "warning")
@@ -382,6 +415,7 @@ def check_upload(
         n_submitted=len(cells),
         n_blank_rows=raw.blank_rows,
         ignored_columns=raw.ignored_columns,
+        date_orders=orders,
     )
     logger.info(
         "%s: %d submitted, %d valid, %d dropped, %d warnings",
@@ -446,6 +480,7 @@ def read_upload(
     coverage_end: date = date(2012, 12, 31),
     min_people: int = MIN_PEOPLE,
     max_rows: int = MAX_ROWS,
+    max_dropped_share: float = MAX_DROPPED_SHARE,
 ) -> IntakeResult:
     """Read, check and accept an upload for analysis: the entry point the pipeline calls.
 
@@ -459,6 +494,9 @@ def read_upload(
         Fewest valid people accepted (the MoJ's minimum is 60).
     max_rows
         Most data rows accepted; larger files are refused while being read.
+    max_dropped_share
+        Largest share of rows validation may drop (repeats excluded) before the upload is refused;
+        raise it (up to 1) only once the losses are understood.
 
     Returns
     -------
@@ -468,8 +506,8 @@ def read_upload(
     Raises
     ------
     IntakeError
-        For file-level problems, and when fewer than ``min_people`` valid people remain; the
-        message then summarises the reasons rows were dropped.
+        For file-level problems, when fewer than ``min_people`` valid people remain, or when more
+        than ``max_dropped_share`` of the rows were dropped; the message names the main reasons.
     """
     result = check_upload(
         path,
@@ -477,18 +515,15 @@ def read_upload(
         coverage_end=coverage_end,
         min_people=min_people,
         max_rows=max_rows,
+        max_dropped_share=max_dropped_share,
     )
     if not result.analysable:
-        counts = result.drop_counts()
-        shown = [f"{n} row(s): {reason}" for reason, n in list(counts.items())[:10]]
-        more = len(counts) - len(shown)
-        tail = f"; and {more} other reason(s)" if more > 0 else ""
-        detail = f" Rows dropped: {'; '.join(shown)}{tail}." if shown else ""
-        raise IntakeError(f"{result.refusal}{detail} Run 'jdl validate' for the full list by row.")
+        raise IntakeError(f"{result.refusal} Run 'jdl validate' for the full list by row.")
     return result
 
 
 __all__ = [
+    "MAX_DROPPED_SHARE",
     "MAX_ROWS",
     "MIN_PEOPLE",
     "IntakeResult",
