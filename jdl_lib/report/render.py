@@ -18,6 +18,7 @@ import weasyprint
 from nbconvert import HTMLExporter
 
 from jdl_lib.errors import JdlError
+from jdl_lib.report.kernel import private_kernel
 from jdl_lib.report.results import read_results
 
 log = logging.getLogger(__name__)
@@ -91,14 +92,16 @@ def render_report(
         stale.unlink(missing_ok=True)
     log.info("executing %s", notebook)
     try:
-        papermill.execute_notebook(
-            str(notebook),
-            str(executed),
-            parameters={"results_path": str(results_path), "report_date": report_date},
-            kernel_name=kernel,
-            cwd=str(out_dir),
-            progress_bar=False,
-        )
+        with private_kernel() as manager_class:
+            papermill.execute_notebook(
+                str(notebook),
+                str(executed),
+                parameters={"results_path": str(results_path), "report_date": report_date},
+                kernel_name=kernel,
+                cwd=str(out_dir),
+                progress_bar=False,
+                kernel_manager_class=manager_class,
+            )
     except papermill.PapermillExecutionError as exc:
         raise ReportError(
             f"report notebook failed in cell {exc.exec_count} ({exc.ename}); the executed notebook is kept "
