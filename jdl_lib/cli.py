@@ -167,13 +167,16 @@ def synth_cohort_cmd(
     selection: str = typer.Option("higher_risk", "--selection", help="higher_risk, lower_risk or random."),
     strength: float = typer.Option(1.0, "--strength", help="How strongly selection leans on risk."),
     seed: int = typer.Option(7, "--seed", help="Random seed of the cohort."),
+    noise: str = typer.Option(
+        "default", "--noise", help="Noise profile: default, none-id, messy or messy-none-id."
+    ),
     out: str = typer.Option("outputs/cohort_demo", "--out", help="Folder for upload, answer key and truth."),
 ) -> None:
     """Draw a charity cohort with a planted effect: upload (CSV+XLSX), answer key and truth.json."""
     from datetime import date
 
     from jdl_lib.errors import JdlError
-    from jdl_lib.synth import make_cohort, write_cohort
+    from jdl_lib.synth import NoiseConfig, make_cohort, write_cohort
 
     try:
         start, end = date.fromisoformat(index_from), date.fromisoformat(index_to)
@@ -190,6 +193,7 @@ def synth_cohort_cmd(
             selection=selection,
             selection_strength=strength,
             effect_rate=effect,
+            noise=NoiseConfig.profile(noise),
             seed=seed,
         )
         paths = write_cohort(cohort, out)

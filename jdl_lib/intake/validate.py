@@ -5,7 +5,10 @@ Which problems drop a row (``error``) and which only warn (``warning``), and why
 =========================  ========  ===============================================================
 Problem                    Severity  Reason
 =========================  ========  ===============================================================
-required field empty       error     name, date of birth, gender, start date and setting are needed
+required field empty       error     name, date of birth, start date and setting are needed
+gender empty               warning   the person is still linked on name and date of birth (a blank
+                                     gender is no evidence either way); matching uses the gender on
+                                     the national record
 name not starting with     error     cannot be a name (covers formula-like text ``=``, ``+``, ``-``,
 a letter                             ``@``); linking on it would be meaningless
 odd characters in a name   warning   e.g. digits; the name is kept, linkage may still find the person
@@ -92,6 +95,7 @@ _FIX = {
     "end_before_start": "the end date is before the start date: correct whichever is wrong",
     "end_after_coverage": "no action needed if the service continued; follow-up starts at the index event",
     "unknown_code": "use one of the template's codes",
+    "gender_missing": "no action needed; fill it in if known, it helps linkage tell people apart",
     "malformed_pnc": "write the PNC ID as YYYY/NNNNNNNL, or leave it blank",
     "bad_check_letter": "the check letter does not fit the number: copy the PNC ID again from the record",
     "malformed_prison_number": "write the prison number as a letter, 4 digits and 2 letters, e.g. A1234BC",
@@ -125,6 +129,7 @@ _WHAT = {
     "end_before_start": "is before the intervention start date",
     "end_after_coverage": "is after the end of the national data",
     "unknown_code": "is not a known code",
+    "gender_missing": "is empty; the person is linked on name and date of birth alone",
     "malformed_pnc": "is not in the PNC ID format; it was cleared (the person is linked on other data)",
     "bad_check_letter": "has a check letter that does not match; it was cleared and the person will be "
     "linked on other details",
@@ -275,8 +280,9 @@ def check_upload(
 
     for col, s in text.items():
         _collect(found, row[s.str.startswith(FORMULA_PREFIXES)], col, "formula_like", "warning")
-    for col in ("forename", "surname", "date_of_birth", "gender", "intervention_start", "setting"):
+    for col in ("forename", "surname", "date_of_birth", "intervention_start", "setting"):
         _collect(found, row[value[col] == ""], col, "missing", "error")
+    _collect(found, row[value["gender"] == ""], "gender", "gender_missing", "warning")
 
     names = {}
     for col in ("forename", "surname"):

@@ -31,22 +31,44 @@ from jdl_lib.identifiers import PNC_CHECK_LETTERS
 from jdl_lib.linkage.nicknames import forename_keys
 
 #: Every identity the national index holds: each main record and each alias, with the person's gender.
+#: Names and gender are compared upper case and trimmed whatever the extract's spelling, so a store
+#: written in "Smith" case links as well as one in "SMITH" case.
 NATIONAL_RECORDS_SQL = """
-    SELECT person_id, forename, surname, date_of_birth, gender FROM people
+    SELECT person_id, upper(trim(forename)) AS forename, upper(trim(surname)) AS surname,
+           date_of_birth, upper(trim(gender)) AS gender
+    FROM people
     UNION ALL
-    SELECT a.person_id, a.forename, a.surname, a.date_of_birth, p.gender
+    SELECT a.person_id, upper(trim(a.forename)), upper(trim(a.surname)), a.date_of_birth,
+           upper(trim(p.gender))
     FROM aliases a JOIN people p USING (person_id)
 """
 
 #: Loose agreement of one submitted identity ``u`` with one national record ``r`` (``rk`` holds the
-#: record's nickname key): used to decide whether a supplied identifier can be trusted.
+#: record's nickname key): used to decide whether a supplied identifier can be trusted. Names count in
+#: whichever order agrees better, so forename and surname typed the wrong way round still agree.
 AGREEMENT_SQL = """
-    (u.forename = r.forename OR u.forename_key = coalesce(rk.forename_key, r.forename)
-        OR jaro_winkler_similarity(u.forename, r.forename) >= 0.88)::INT
-    + (jaro_winkler_similarity(u.surname, r.surname) >= 0.88)::INT
+    greatest(
+        (u.forename = r.forename OR u.forename_key = coalesce(rk.forename_key, r.forename)
+            OR jaro_winkler_similarity(u.forename, r.forename) >= 0.88)::INT
+        + (jaro_winkler_similarity(u.surname, r.surname) >= 0.88)::INT,
+        (jaro_winkler_similarity(u.forename, r.surname) >= 0.88)::INT
+        + (jaro_winkler_similarity(u.surname, r.forename) >= 0.88)::INT
+    )
     + (u.date_of_birth = r.date_of_birth OR coalesce(u.dob_swapped = r.date_of_birth, false)
         OR levenshtein(strftime(u.date_of_birth, '%Y%m%d'), strftime(r.date_of_birth, '%Y%m%d')) <= 1)::INT
 """
+
+
+def _no_links() -> pd.DataFrame:
+    """The empty links of a pass, typed like full ones (untyped, they turn ids into floats in a concat)."""
+    return pd.DataFrame(
+        {"upload_row": pd.Series([], dtype="int64"), "person_id": pd.Series([], dtype="int64")}
+    )
+
+
+def _no_rows() -> pd.DataFrame:
+    """The empty row list of a pass, typed like a full one."""
+    return pd.DataFrame({"upload_row": pd.Series([], dtype="int64")})
 
 
 def pnc_check_ok(pnc_ids: pd.Series) -> pd.Series:
@@ -142,7 +164,7 @@ def identifier_pass(
     """
     rows = upload[upload[column].notna()]
     if rows.empty:
-        return pd.DataFrame({"upload_row": [], "person_id": []}), pd.DataFrame({"upload_row": []})
+        return _no_links(), _no_rows()
     with registered(con, up=rows, keys=forename_keys()) as t:
         found = con.execute(
             f"""
@@ -159,6 +181,7 @@ def identifier_pass(
             GROUP BY ALL
             """
         ).df()
+    found = found.astype({"upload_row": "int64", "person_id": "int64"})
     trusted = found["n_agree"] >= min_agreement
     return (
         found.loc[trusted, ["upload_row", "person_id"]].reset_index(drop=True),
@@ -170,7 +193,9 @@ def exact_pass(con: duckdb.DuckDBPyConnection, upload: pd.DataFrame) -> tuple[pd
     """Link rows whose forename, surname and date of birth equal one national identity exactly.
 
     Aliases count as identities. Where several people match, those whose gender agrees are kept; if
-    still several, the row is a tie.
+    still several, the row is a tie. A row with no exact match on its date of birth as read is tried
+    once more with day and month swapped (03/07 read as 7 March when the charity meant 3 July), the
+    commonest date error; a direct match always takes precedence over a swapped one.
 
     Returns
     -------
@@ -178,20 +203,33 @@ def exact_pass(con: duckdb.DuckDBPyConnection, upload: pd.DataFrame) -> tuple[pd
         ``links``: upload_row, person_id. ``ties``: upload_row of rows matching several people equally.
     """
     if upload.empty:
-        return pd.DataFrame({"upload_row": [], "person_id": []}), pd.DataFrame({"upload_row": []})
+        return _no_links(), _no_rows()
     with registered(con, up=upload) as t:
         hits = con.execute(
             f"""
-            SELECT u.upload_row, r.person_id, bool_or(r.gender = u.gender) AS same_gender
-            FROM {t["up"]} u
-            JOIN ({NATIONAL_RECORDS_SQL}) r
-              ON r.forename = u.forename AND r.surname = u.surname AND r.date_of_birth = u.date_of_birth
-            GROUP BY ALL
+            WITH hit AS (
+                SELECT u.upload_row, r.person_id, coalesce(r.gender = u.gender, false) AS same_gender,
+                       r.date_of_birth <> u.date_of_birth AS swapped
+                FROM {t["up"]} u
+                JOIN ({NATIONAL_RECORDS_SQL}) r
+                  ON r.forename = u.forename AND r.surname = u.surname
+                 AND (r.date_of_birth = u.date_of_birth OR r.date_of_birth = u.dob_swapped)
+            ), per_person AS (
+                SELECT upload_row, person_id, bool_or(same_gender) AS same_gender,
+                       bool_and(swapped) AS only_swapped
+                FROM hit GROUP BY upload_row, person_id
+            )
+            -- the swapped reading counts only for rows with no direct hit
+            SELECT upload_row, person_id, same_gender FROM per_person
+            QUALIFY NOT only_swapped OR bool_and(only_swapped) OVER (PARTITION BY upload_row)
             """
         ).df()
+    hits = hits.astype({"upload_row": "int64", "person_id": "int64"})
     n_people = hits.groupby("upload_row")["person_id"].transform("size")
     n_same = hits.groupby("upload_row")["same_gender"].transform("sum")
     keep = (n_people == 1) | (hits["same_gender"] & (n_same == 1))
     links = hits.loc[keep, ["upload_row", "person_id"]].reset_index(drop=True)
-    ties = pd.DataFrame({"upload_row": np.setdiff1d(hits["upload_row"].unique(), links["upload_row"])})
+    ties = pd.DataFrame(
+        {"upload_row": np.setdiff1d(hits["upload_row"].unique(), links["upload_row"]).astype("int64")}
+    )
     return links, ties

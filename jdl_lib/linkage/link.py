@@ -49,6 +49,49 @@ def _check(people: pd.DataFrame, settings: LinkageSettings) -> None:
         )
 
 
+def repeated_submissions(upload_pairs: pd.DataFrame, links: pd.DataFrame, already: pd.Series) -> pd.DataFrame:
+    """Rows left unlinked that Splink's dedupe finds to be the same person as a linked row.
+
+    The same person submitted twice with a typo is one person: the row that did not link (in the
+    review band or not found) is counted as a duplicate of the linked one rather than as a loss, so
+    the attrition table says why it is not in the analysis. Rows are never newly linked this way.
+
+    Parameters
+    ----------
+    upload_pairs
+        ``upload_row_l, upload_row_r, match_probability``: pairs of upload rows scoring at least the
+        link threshold in the dedupe model.
+    links
+        The links kept (one per person).
+    already
+        Upload rows already counted as duplicates.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``upload_row, person_id, duplicate_of`` for each repeated submission.
+    """
+    both = pd.concat(
+        [
+            upload_pairs.rename(columns={"upload_row_l": "row", "upload_row_r": "other"}),
+            upload_pairs.rename(columns={"upload_row_r": "row", "upload_row_l": "other"}),
+        ],
+        ignore_index=True,
+    )
+    linked = links.set_index("upload_row")["person_id"]
+    both = both[
+        ~both["row"].isin(linked.index) & ~both["row"].isin(already) & both["other"].isin(linked.index)
+    ]
+    both = both.sort_values(["match_probability", "other"], ascending=[False, True]).drop_duplicates("row")
+    return pd.DataFrame(
+        {
+            "upload_row": both["row"].astype("int64").to_numpy(),
+            "person_id": both["other"].map(linked).astype("int64").to_numpy(),
+            "duplicate_of": both["other"].astype("int64").to_numpy(),
+        }
+    )
+
+
 def link_cohort(
     people: pd.DataFrame, store: NationalStore, settings: LinkageSettings = DEFAULT_SETTINGS
 ) -> LinkageResult:
@@ -128,15 +171,16 @@ def _link(con: duckdb.DuckDBPyConnection, upload: pd.DataFrame, settings: Linkag
     review.append(ties.assign(reason="exact_tie"))
     lap("exact")
 
-    verified = pd.concat(found[:2], ignore_index=True)[["upload_row", "person_id"]]
-    pairs, model, stage_seconds = probabilistic.score_pairs(con, upload, verified, n_national, settings)
+    verified = pd.concat(found[:2], ignore_index=True)[["upload_row", "person_id"]].astype("int64")
+    pairs, upload_pairs, model, stage_seconds = probabilistic.score_pairs(
+        con, upload, verified, n_national, settings
+    )
     seconds |= stage_seconds
     clock = time.perf_counter()
     remaining = open_rows()["upload_row"]
     prob_links, prob_review = probabilistic.resolve(pairs[pairs["upload_row"].isin(remaining)], settings)
     found.append(prob_links.assign(method="probabilistic"))
     review.append(prob_review)
-    lap("resolve")
 
     links = pd.concat(found, ignore_index=True)[["upload_row", "person_id", "method", "match_probability"]]
     links = links.astype({"upload_row": "int64", "person_id": "int64", "match_probability": float})
@@ -147,7 +191,13 @@ def _link(con: duckdb.DuckDBPyConnection, upload: pd.DataFrame, settings: Linkag
         duplicate_of=first[links["upload_row"] != first]
     )
     links = links[links["upload_row"] == first].drop(columns="rank").sort_values("upload_row")
-    review_frame = pd.concat(review, ignore_index=True)[["upload_row", "reason"]].sort_values("upload_row")
+    review_frame = pd.concat(review, ignore_index=True)[["upload_row", "reason"]]
+    repeats = repeated_submissions(upload_pairs, links, duplicates["upload_row"])
+    duplicates = pd.concat([duplicates, repeats], ignore_index=True)
+    review_frame = review_frame[~review_frame["upload_row"].isin(repeats["upload_row"])].sort_values(
+        "upload_row"
+    )
+    lap("resolve")
     resolved = np.concatenate([links["upload_row"], duplicates["upload_row"], review_frame["upload_row"]])
     unlinked = tuple(int(r) for r in np.setdiff1d(upload["upload_row"], resolved))
 

@@ -28,7 +28,7 @@ import pandas as pd
 
 from jdl_lib.synth.names import draw_names
 from jdl_lib.synth.national import TRUTH_COLUMN, truth_path
-from jdl_lib.synth.noise import NoiseConfig, apply_noise
+from jdl_lib.synth.noise import NoiseConfig, apply_noise, typo
 from jdl_lib.template import SETTINGS, UPLOAD_COLUMNS
 
 logger = logging.getLogger(__name__)
@@ -244,7 +244,8 @@ def make_cohort(
     effect_rate
         Planted change in the one-year reoffending probability (e.g. -0.05 = 5 points fewer).
     noise
-        Data-entry noise rates (defaults: :class:`NoiseConfig`).
+        Data-entry noise rates (defaults: :class:`NoiseConfig`; named levels:
+        ``NoiseConfig.profile("messy-none-id")`` and the others in :data:`jdl_lib.synth.noise.PROFILES`).
     seed
         Seed of the cohort's random stream.
     candidates
@@ -314,6 +315,13 @@ def make_cohort(
     dups = rows.iloc[originals].copy()
     dups["duplicate_of"] = pd.array(originals, dtype="Int64")
     dups["noise"] = [f"{k};duplicate" if k else "duplicate" for k in dups.noise]
+    if noise.duplicate_typo and n_dup:
+        # The second submission is typed again: a typo in the forename or the surname.
+        retyped = rng.random(n_dup) < noise.duplicate_typo
+        column = np.where(rng.random(n_dup) < 0.5, "forename", "surname")
+        for i in np.flatnonzero(retyped):
+            dups.iloc[i, dups.columns.get_loc(column[i])] = typo(rng, str(dups.iloc[i][column[i]]))
+        dups.loc[retyped, "noise"] = [f"{k};duplicate_typo" for k in dups.noise[retyped]]
     rows = pd.concat([rows, dups], ignore_index=True)
     order = rng.permutation(len(rows))
     position = np.empty_like(order)
