@@ -112,7 +112,7 @@ def scan_outputs_cmd(
 @app.command("audit-verify")
 def audit_verify_cmd(
     log: str = typer.Option(None, "--log", help="Audit log (default <lab dir>/audit.log)."),
-    lab: str = typer.Option(None, "--lab", help="Lab directory holding the secret (default $JDL_LAB_DIR)."),
+    lab: str = typer.Option("outputs/.lab", "--lab", help="Lab folder holding the secret (<outputs>/.lab)."),
 ) -> None:
     """Check that the audit log's hash chain is intact (exit 1 naming the first altered line)."""
     from jdl_lib.errors import JdlError
@@ -290,11 +290,14 @@ def run_cmd(
     keep_upload: bool = typer.Option(
         False, "--keep-upload", help="Keep the submitted file after release (default: it is deleted)."
     ),
+    replace: bool = typer.Option(
+        False, "--replace", help="Replace this request's released report (audited; the guard still applies)."
+    ),
 ) -> None:
     """Run one request end to end and release its report (HTML, PDF, results.json)."""
     from jdl_lib.pipeline import run_request
 
-    outcome = run_request(params, outputs=outputs, keep_upload=keep_upload)
+    outcome = run_request(params, outputs=outputs, keep_upload=keep_upload, replace=replace)
     typer.echo(f"{outcome.request_id}: {outcome.status} in {outcome.seconds:.0f} s. {outcome.message}")
     if outcome.out_dir is not None:
         typer.echo(f"Report: {outcome.out_dir / 'report.html'} and {outcome.out_dir / 'report.pdf'}")

@@ -28,7 +28,7 @@ from jdl_lib import __version__
 from jdl_lib.attrition import Attrition, add_index_events, add_linkage, from_intake
 from jdl_lib.balance.stats import BalanceResult, assess_balance
 from jdl_lib.derived import candidate_pool, index_event_features
-from jdl_lib.errors import JdlError
+from jdl_lib.errors import DisclosureError, IntakeError, JdlError
 from jdl_lib.index_events import find_index_events
 from jdl_lib.intake import read_upload
 from jdl_lib.linkage import LinkageSettings, link_cohort
@@ -37,6 +37,7 @@ from jdl_lib.matching.registry import get_matcher, matcher_parameters
 from jdl_lib.matching.result import MatchResult
 from jdl_lib.outcomes import estimate_effects, regression_adjusted_effect
 from jdl_lib.privacy import (
+    AuditLogError,
     RunWorkspace,
     StagedOutputs,
     append_audit_record,
@@ -44,10 +45,12 @@ from jdl_lib.privacy import (
     check_differencing,
     check_minimum_group,
     code_version,
+    forget_request,
     keyed_file_hash,
     record_request,
 )
-from jdl_lib.privacy.lab import keyed_hash, lab_secret
+from jdl_lib.privacy.differencing import DEFAULT_MIN_DIFFERENCE, check_request_id
+from jdl_lib.privacy.lab import keyed_hash, lab_secret, open_lab
 from jdl_lib.report import assemble
 from jdl_lib.report.render import render_report
 from jdl_lib.report.results import SCHEMA_VERSION, validate_results, write_results
@@ -322,7 +325,9 @@ def analyse_design(prepared: PreparedRequest, design: Design, store_provenance: 
             },
         },
         "run": {
-            "run_id": _run_id(spec, keyed_file_hash(lab_secret(), prepared.upload_path), prov.content_hash),
+            "run_id": _run_id(
+                spec, hashlib.sha256(prepared.upload_path.read_bytes()).hexdigest(), prov.content_hash
+            ),
             "code_version": __version__,
             "software": _software(),
             "seed": spec.seed,
@@ -407,46 +412,68 @@ def run_request(
     keep_upload: bool = False,
     progress: bool = True,
     root: str | Path | None = None,
+    replace: bool = False,
 ) -> RunOutcome:
     """Run one request from its parameter file and release its report to ``outputs/<request-id>/``.
 
     The person-level work happens in memory and in a private workspace (DuckDB spills there) that is
     deleted when the run ends, however it ends. Outputs are built in a staging folder, scanned for every
     identifier in the upload, and released (renamed into place with a COMPLETE marker) only if clean.
-    The differencing registry and the append-only audit log record the run. The submitted file is deleted
-    once the report is released, as the lab promises charities (``keep_upload=True`` keeps it while an
-    analyst is still working on a request); a refused or failed run keeps it so the request can be re-run.
-    ``root`` is the folder every path in the parameter file must stay inside (default: the project holding
-    the file).
+    The lab folder of ``outputs`` (``<outputs>/.lab``, whatever the working directory) holds the
+    differencing registry, which every release is checked against and recorded in, and the append-only
+    audit log, which records every run, refused ones included. A request already released is run again
+    only with ``replace=True`` (``jdl run --replace``), still under the differencing guard.
+    The submitted file is deleted once the report is released, as the lab promises charities
+    (``keep_upload=True`` keeps it while an analyst is still working on a request); a refused or failed run
+    keeps it so the request can be re-run. ``root`` is the folder every path in the parameter file must
+    stay inside (default: the project holding the file).
     """
     started, clock = datetime.now(UTC), time.perf_counter()
     spec = load_spec(spec_path, root)
+    try:
+        lab = open_lab(outputs)
+    except JdlError as exc:  # no lab to audit to: starting one here would reset the guard
+        return RunOutcome(spec.request_id, "refused", f"{type(exc).__name__}: {exc}", None, 0.0)
+    key = lab_secret(lab)
     step, close = _stage_progress(spec.request_id, progress)
     audit: dict[str, Any] = {
         "request_id": spec.request_id,
-        "organisation": keyed_hash(lab_secret(), spec.organisation),
+        "organisation": keyed_hash(key, "org:" + spec.organisation_id),
         "spec_hash": hashlib.sha256(Path(spec_path).read_bytes()).hexdigest(),
         "code_version": code_version(),
         "started": started.isoformat(timespec="seconds"),
         "released": False,
+        "replaced": replace,
+    }
+    guard = {
+        "directory": lab,
+        "min_difference": max(DEFAULT_MIN_DIFFERENCE, spec.disclosure.cell_threshold),
+        "replace": replace,
     }
     analysis: Analysis | None = None
     status, message, out_dir = "failed", "", None
     try:
-        audit["upload_hash"] = keyed_file_hash(lab_secret(), spec.upload)
+        check_request_id(spec.organisation_id, spec.request_id, directory=lab, replace=replace)
+        audit["upload_hash"] = keyed_file_hash(key, spec.upload)
         with NationalStore.open(spec.store) as store, RunWorkspace(spec.request_id) as workspace:
             audit["data_version"] = store.provenance.content_hash
             audit["swept"] = len(workspace.swept)
             store.connection.execute(f"SET temp_directory = '{workspace.path}'")
             analysis = analyse(spec, store, Path(spec.upload), step)
-            check_differencing(spec.organisation, spec.request_id, analysis.analysed_person_ids)
+            ids = analysis.analysed_person_ids
+            check_differencing(spec.organisation_id, spec.request_id, ids, **guard)
             with StagedOutputs(spec.request_id, outputs) as staged:
                 results_path = write_results(analysis.results, staged.path / "results.json")
                 render_report(results_path, staged.path, report_date=date.today().strftime("%d %B %Y"))
                 step(STAGES[6])
                 assert_no_personal_data([staged.path], analysis.upload_people)
-                released = staged.release()
-            record_request(spec.organisation, spec.request_id, analysis.analysed_person_ids)
+                # Checked again and recorded in one locked step, so parallel runs cannot pass each other.
+                record_request(spec.organisation_id, spec.request_id, ids, **guard)
+                try:
+                    released = staged.release()
+                except BaseException:
+                    forget_request(spec.organisation_id, spec.request_id, directory=lab)
+                    raise
             step(STAGES[7])
         audit["workspace_deleted"] = not workspace.path.exists()
         audit["deleted_at"] = datetime.now(UTC).isoformat(timespec="seconds")
@@ -457,8 +484,9 @@ def run_request(
         status, out_dir = "released", released.path
         message = f"report released to {released.path}"
     except JdlError as exc:
-        status = "refused" if type(exc).__name__ in ("DisclosureError", "IntakeError") else "failed"
+        status = "refused" if isinstance(exc, DisclosureError | IntakeError) else "failed"
         message = f"{type(exc).__name__}: {exc}"
+        audit["status"] = status
         audit["error"] = message[:500]
     except KeyboardInterrupt:
         audit["status"] = "interrupted"
@@ -467,9 +495,24 @@ def run_request(
         close()
         audit.setdefault("status", "succeeded" if status == "released" else "failed")
         audit["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
-        upload_people = analysis.upload_people if analysis is not None else None
-        append_audit_record("run", audit, upload_people=upload_people)
+        _audit_run(audit, lab, analysis.upload_people if analysis is not None else None)
     return RunOutcome(spec.request_id, status, message, out_dir, time.perf_counter() - clock)
+
+
+def _audit_run(audit: dict[str, Any], lab: Path, upload_people: pd.DataFrame | None) -> None:
+    """Append the run's audit record; if its error message is refused by the log's filter, withhold the text.
+
+    Why: a refusal must always reach the audit log, and the reason must still reach the user, even when a
+    message happens to look like a date or an identifier to the log's personal-data filter.
+    """
+    try:
+        append_audit_record("run", audit, directory=lab, upload_people=upload_people)
+    except AuditLogError:
+        if "error" not in audit:
+            raise
+        kind = str(audit["error"]).split(":", 1)[0]
+        audit["error"] = f"{kind}: message withheld from the audit log by its personal-data filter"
+        append_audit_record("run", audit, directory=lab, upload_people=upload_people)
 
 
 def run_batch(

@@ -19,7 +19,8 @@ import yaml
 
 from jdl_lib.errors import SpecError
 from jdl_lib.matching.design import DEFAULT_COVARIATES
-from jdl_lib.privacy.disclosure import MINIMUM_GROUP
+from jdl_lib.privacy.differencing import MAX_MIN_DIFFERENCE
+from jdl_lib.privacy.disclosure import DEFAULT_THRESHOLD, MINIMUM_GROUP
 from jdl_lib.standard_errors import SE_METHODS
 from jdl_lib.template import SETTINGS
 
@@ -67,6 +68,8 @@ SERVICE_TYPES = (
 )
 #: Longest public summary: one or two sentences shown in the published index.
 MAX_SUMMARY = 300
+#: Largest cell threshold a request may set: the differencing guard must refuse groups closer than this.
+MAX_CELL_THRESHOLD = MAX_MIN_DIFFERENCE
 _REQUEST_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
@@ -125,6 +128,7 @@ class RequestSpec:
 
     request_id: str
     organisation: str
+    organisation_id: str
     intervention: Intervention
     upload: Path
     setting: str
@@ -289,6 +293,7 @@ def _path(
 _TOP = (
     "request_id",
     "organisation",
+    "organisation_id",
     "intervention",
     "upload",
     "setting",
@@ -348,7 +353,9 @@ def load_spec(path: str | Path, root: str | Path | None = None) -> RequestSpec:
     base = path.parent
     root_dir = Path(root).resolve() if root is not None else project_root(base)
     check = _Checker()
-    top = check.mapping(raw, "", _TOP, ("request_id", "organisation", "intervention", "upload", "setting"))
+    top = check.mapping(
+        raw, "", _TOP, ("request_id", "organisation", "organisation_id", "intervention", "upload", "setting")
+    )
 
     request_id = check.text(top["request_id"], "request_id") if "request_id" in top else None
     if request_id is not None and not _REQUEST_ID.match(request_id):
@@ -357,6 +364,16 @@ def load_spec(path: str | Path, root: str | Path | None = None) -> RequestSpec:
         )
         request_id = None
     organisation = check.text(top["organisation"], "organisation", 200) if "organisation" in top else None
+    # The name is free text for the report; the lab's registry knows the organisation by a stable id.
+    organisation_id = (
+        check.text(top["organisation_id"], "organisation_id", 64) if "organisation_id" in top else None
+    )
+    if organisation_id is not None and not _REQUEST_ID.match(organisation_id):
+        check.problems.append(
+            "organisation_id: use the organisation's stable id from the lab's list (1-64 lower-case letters, "
+            "digits, '-' or '_'), the same for every request it sends"
+        )
+        organisation_id = None
 
     intervention = None
     if "intervention" in top:
@@ -414,9 +431,13 @@ def load_spec(path: str | Path, root: str | Path | None = None) -> RequestSpec:
     disclosure = DisclosureSpec()
     if "disclosure" in top:
         d = check.mapping(top["disclosure"], "disclosure", ("min_group", "cell_threshold"), ())
-        # The minimum group can be raised but never lowered below the JDL's 60 (privacy.MINIMUM_GROUP).
-        lowest = {"min_group": MINIMUM_GROUP, "cell_threshold": 1}
-        dv = {k: check.number(v, f"disclosure.{k}", int, lowest[k], 100_000) for k, v in d.items()}
+        # Both rules can be raised, never lowered: at least the JDL's 60 people, and counts below 5 hidden.
+        # The cell threshold stops at the largest difference the differencing guard can check.
+        bounds = {
+            "min_group": (MINIMUM_GROUP, 100_000),
+            "cell_threshold": (DEFAULT_THRESHOLD, MAX_CELL_THRESHOLD),
+        }
+        dv = {k: check.number(v, f"disclosure.{k}", int, *bounds[k]) for k, v in d.items()}
         disclosure = DisclosureSpec(**dv) if None not in dv.values() else None
 
     if check.problems:
@@ -425,6 +446,7 @@ def load_spec(path: str | Path, root: str | Path | None = None) -> RequestSpec:
     return RequestSpec(
         request_id=request_id,
         organisation=organisation,
+        organisation_id=organisation_id,
         intervention=intervention,
         upload=upload,
         setting=setting,

@@ -36,13 +36,12 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory, monkeypatch_module) -> Path:
-    """A project folder with the small synthetic store and a lab folder of its own."""
+    """A project folder with the small synthetic store (its lab folder is outputs/.lab)."""
     root = tmp_path_factory.mktemp("project")
     (root / "pyproject.toml").write_text("[project]\nname = 'lab'\n")
     store = small_store()
     shutil.copy(store, root / "national.duckdb")
     shutil.copy(store.with_name(f"{store.stem}.truth.parquet"), root / "national.truth.parquet")
-    monkeypatch_module.setenv("JDL_LAB_DIR", str(root / "lab"))
     monkeypatch_module.setenv("JDL_WORKSPACE_ROOT", str(root / "workspaces"))
     monkeypatch_module.chdir(root)
     return root
@@ -79,6 +78,7 @@ def _request(
     spec = {
         "request_id": request_id,
         "organisation": f"Test organisation {request_id}",
+        "organisation_id": f"test-org-{request_id}",
         "intervention": {"name": "the test mentoring service", "description": "Mentoring on release."},
         "upload": f"../{request_id}/upload.csv",
         "setting": "custody",
@@ -147,7 +147,11 @@ def test_no_personal_data_leaves_and_the_workspace_is_gone(big_effect, project: 
     )
     assert scan_outputs([outcome.out_dir], people) == []
     assert (project / "workspaces").is_dir() and not list((project / "workspaces").glob("ws-*"))
-    record = [r for r in read_audit_log() if r.get("request_id") == "big-effect"][-1]
+    record = [
+        r
+        for r in read_audit_log(directory=project / "outputs" / ".lab")
+        if r.get("request_id") == "big-effect"
+    ][-1]
     assert record["released"] and record["workspace_deleted"]
 
 
@@ -173,7 +177,6 @@ def test_a_killed_run_leaves_nothing_and_the_next_run_succeeds(project: Path):
     params = _request(project, "killed", 200, -0.05, seed=13)
     env = {
         **os.environ,
-        "JDL_LAB_DIR": str(project / "lab"),
         "JDL_WORKSPACE_ROOT": str(project / "workspaces"),
     }
     child = subprocess.Popen(

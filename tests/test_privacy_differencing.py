@@ -1,4 +1,8 @@
-"""Differencing guard and the lab secret: near-repeat groups are refused; nothing is stored in the clear."""
+"""Differencing guard and the lab secret: near-repeat groups are refused; nothing is stored in the clear.
+
+The hostile cases (re-runs, variant organisations, another working directory, reading the registry back)
+are in ``test_privacy_adversarial.py``.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +15,18 @@ import pytest
 
 from jdl_lib.errors import DisclosureError
 from jdl_lib.privacy.differencing import (
+    SKETCH_POINTS,
+    DifferencingError,
     check_differencing,
+    check_request_id,
     forget_request,
     record_request,
     registry_path,
 )
-from jdl_lib.privacy.lab import lab_secret
+from jdl_lib.privacy.lab import keyed_hash, lab_secret, open_lab
 
 GROUP = [int(x) for x in np.random.default_rng(8).choice(10**9, size=200, replace=False)]
+OTHERS = [10**9 + i for i in range(40)]  # people in no earlier group
 
 
 @pytest.fixture
@@ -27,79 +35,70 @@ def lab(tmp_path):
 
 
 def test_first_request_passes_and_is_recorded(lab):
-    check = check_differencing("Hope Trust", "R1", GROUP, directory=lab)
-    assert check.earlier_requests == 0 and check.nearest_difference is None and check.n_people == 200
-    assert record_request("Hope Trust", "R1", GROUP, directory=lab) == 200
+    check = check_differencing("hope-trust", "r1", GROUP, directory=lab)
+    assert check.releases_compared == 0 and check.identical_to is None and check.n_people == 200
+    assert record_request("hope-trust", "r1", GROUP, directory=lab) == 200
 
 
 @pytest.mark.parametrize("removed", [1, 2, 9])
 def test_group_differing_by_a_few_people_is_refused(lab, removed):
-    record_request("Hope Trust", "R1", GROUP, directory=lab)
-    with pytest.raises(DisclosureError, match=rf"earlier request 'R1' .* by only {removed} (person|people)"):
-        check_differencing("Hope Trust", "R2", GROUP[removed:], directory=lab)
+    record_request("hope-trust", "r1", GROUP, directory=lab)
+    with pytest.raises(DifferencingError, match=rf"report 'r1' by only {removed} (person|people)"):
+        check_differencing("hope-trust", "r2", GROUP[removed:], directory=lab)
 
 
-def test_added_people_count_too(lab):
-    record_request("Hope Trust", "R1", GROUP, directory=lab)
-    with pytest.raises(DisclosureError, match="by only 1 person"):
-        check_differencing("Hope Trust", "R2", [*GROUP, 7], directory=lab)
+@pytest.mark.parametrize(
+    ("dropped", "added", "refused"), [(0, 1, 1), (1, 1, 2), (4, 5, 9), (3, 4, 7), (5, 5, None)]
+)
+def test_added_and_swapped_people_count_too(lab, dropped, added, refused):
+    record_request("hope-trust", "r1", GROUP, directory=lab)
+    group = GROUP[dropped:] + OTHERS[:added]
+    if refused is None:
+        assert check_differencing("hope-trust", "r2", group, directory=lab).identical_to is None
+    else:
+        with pytest.raises(DifferencingError, match=f"by only {refused} "):
+            check_differencing("hope-trust", "r2", group, directory=lab)
 
 
-def test_enough_difference_identical_group_and_rerun_pass(lab):
-    record_request("Hope Trust", "R1", GROUP, directory=lab)
-    far = check_differencing("Hope Trust", "R2", GROUP[10:], directory=lab)
-    assert (far.nearest_request, far.nearest_difference) == ("R1", 10)
-    same = check_differencing("Hope Trust", "R3", list(reversed(GROUP)), directory=lab)
-    assert same.nearest_difference == 0
-    # Re-running R1 with a changed group is compared with other requests only, not with itself.
-    assert check_differencing("Hope Trust", "R1", GROUP[1:], directory=lab).earlier_requests == 0
+def test_enough_difference_and_identical_group_pass(lab):
+    record_request("hope-trust", "r1", GROUP, directory=lab)
+    assert check_differencing("hope-trust", "r2", GROUP[10:], directory=lab).identical_to is None
+    assert check_differencing("hope-trust", "r3", list(reversed(GROUP)), directory=lab).identical_to == "r1"
+    assert check_differencing("hope-trust", "r4", GROUP[100:], directory=lab).releases_compared == 1
 
 
-def test_threshold_is_configurable_but_not_below_cell_threshold(lab):
-    record_request("Hope Trust", "R1", GROUP, directory=lab)
-    with pytest.raises(DisclosureError, match="fewer than the 50"):
-        check_differencing("Hope Trust", "R2", GROUP[20:], min_difference=50, directory=lab)
-    with pytest.raises(DisclosureError, match="below the cell threshold"):
-        check_differencing("Hope Trust", "R2", GROUP, min_difference=2, directory=lab)
+def test_threshold_is_configurable_within_what_the_sketch_can_check(lab):
+    record_request("hope-trust", "r1", GROUP, directory=lab)
+    with pytest.raises(DifferencingError, match="by only 19 people, fewer than the 20"):
+        check_differencing("hope-trust", "r2", GROUP[19:], min_difference=20, directory=lab)
+    check_differencing("hope-trust", "r2", GROUP[20:], min_difference=20, directory=lab)
+    for bad in (4, SKETCH_POINTS + 1):
+        with pytest.raises(DifferencingError, match="must be between the cell threshold 5"):
+            check_differencing("hope-trust", "r2", GROUP, min_difference=bad, directory=lab)
 
 
-def test_organisations_are_separate_and_names_case_insensitive(lab):
-    record_request("Hope Trust", "R1", GROUP, directory=lab)
-    check_differencing("Other Charity", "X1", GROUP[1:], directory=lab)
-    with pytest.raises(DisclosureError):
-        check_differencing("  HOPE TRUST ", "R2", GROUP[1:], directory=lab)
+def test_recording_rechecks_and_forget_removes(lab):
+    record_request("hope-trust", "r1", GROUP, directory=lab)
+    with pytest.raises(DifferencingError, match="by only 3 people"):
+        record_request("hope-trust", "r2", GROUP[3:], directory=lab)
+    record_request("hope-trust", "r2", GROUP[50:], directory=lab)
+    assert forget_request("hope-trust", "r2", directory=lab)
+    assert not forget_request("hope-trust", "r2", directory=lab)
+    assert check_request_id("hope-trust", "r2", directory=lab) == 0
 
 
-def test_rerecording_replaces_and_forget_removes(lab):
-    record_request("Hope Trust", "R1", GROUP, directory=lab)
-    record_request("Hope Trust", "R1", GROUP[50:], directory=lab)
-    check_differencing("Hope Trust", "R2", GROUP, directory=lab)  # 50 away from the new R1
-    assert forget_request("Hope Trust", "R1", directory=lab)
-    check_differencing("Hope Trust", "R2", GROUP[50:][1:], directory=lab)
-
-
-def test_registry_holds_no_ids_or_organisation_in_the_clear(lab):
-    record_request("Hope Trust", "R1", GROUP, directory=lab)
-    path = registry_path("Hope Trust", directory=lab)
+def test_registry_holds_no_ids_hashes_or_organisation(lab):
+    record_request("hope-trust", "r1", GROUP, directory=lab)
+    path = registry_path(lab)
     text = path.read_text()
-    assert "hope" not in text.casefold() and "hope" not in path.name.casefold()
+    key = lab_secret(lab)
+    assert "hope" not in text.casefold()
     assert not any(str(pid) in text for pid in GROUP)
-    hashes = json.loads(text)["requests"]["R1"]["people"]
-    assert len(hashes) == 200 and all(len(h) == 64 for h in hashes)
+    assert not any(keyed_hash(key, str(pid))[:15] in text for pid in GROUP)
+    assert not any(str(int(keyed_hash(key, str(pid))[:15], 16)) in text for pid in GROUP)
+    (entry,) = json.loads(text)["releases"]
+    assert entry["people"] == 200 and len(entry["values"]) == SKETCH_POINTS
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-
-
-def test_hashes_are_keyed_by_the_lab_secret(tmp_path):
-    record_request("Hope Trust", "R1", GROUP, directory=tmp_path / "a")
-    record_request("Hope Trust", "R1", GROUP, directory=tmp_path / "b")
-    people = [
-        set(json.loads(p.read_text())["requests"]["R1"]["people"])
-        for p in (
-            registry_path("Hope Trust", directory=tmp_path / "a"),
-            registry_path("Hope Trust", directory=tmp_path / "b"),
-        )
-    ]
-    assert not people[0] & people[1]
 
 
 def test_secret_is_owner_only_stable_and_refused_if_exposed(lab):
@@ -111,3 +110,32 @@ def test_secret_is_owner_only_stable_and_refused_if_exposed(lab):
     os.chmod(path, 0o644)
     with pytest.raises(DisclosureError, match="chmod 600"):
         lab_secret(lab)
+
+
+def test_legacy_registry_is_converted_and_deleted(lab):
+    """An earlier version kept HMACs of every id; opening the registry turns them into sketches."""
+    key = lab_secret(lab)
+    legacy = lab / "registry"
+    legacy.mkdir()
+    hashes = sorted(keyed_hash(key, str(pid)) for pid in GROUP)
+    old = {"format": 1, "requests": {"r1": {"recorded": "2026-01-02T03:04:05+00:00", "people": hashes}}}
+    (legacy / "abc.json").write_text(json.dumps(old))
+    (legacy / "abc.lock").write_text("")
+    with pytest.raises(DifferencingError, match="by only 1 person"):
+        check_differencing("hope-trust", "r2", GROUP[1:], directory=lab)
+    check_request_id("hope-trust", "r3", directory=lab)  # a passing call writes the new registry
+    assert not legacy.exists()
+    assert not any(h[:15] in registry_path(lab).read_text() for h in hashes)
+    with pytest.raises(DifferencingError, match="by only 1 person"):
+        check_differencing("hope-trust", "r2", GROUP[1:], directory=lab)
+
+
+def test_open_lab_lives_in_the_outputs_and_is_not_restarted_beside_releases(tmp_path):
+    outputs = tmp_path / "outputs"
+    assert open_lab(outputs) == (outputs / ".lab").resolve()
+    (outputs / "r1").mkdir()
+    (outputs / "r1" / "COMPLETE").write_text("{}")
+    assert open_lab(outputs).is_dir()  # the lab exists: fine
+    (outputs / ".lab" / "secret.key").unlink()
+    with pytest.raises(DisclosureError, match="1 released report.*restore the lab folder"):
+        open_lab(outputs)

@@ -15,6 +15,7 @@ from jdl_lib.spec import DEFAULT_COVARIATES, OUTCOMES, MatchingSpec, RequestSpec
 MINIMAL = {
     "request_id": "req-1",
     "organisation": "Example Trust",
+    "organisation_id": "example-trust",
     "intervention": {"name": "mentoring", "description": "weekly mentoring after release"},
     "upload": "upload.csv",
     "setting": "custody",

@@ -19,8 +19,11 @@ from jdl_lib.privacy.audit import (
 )
 from jdl_lib.privacy.differencing import (
     DEFAULT_MIN_DIFFERENCE,
+    MAX_MIN_DIFFERENCE,
     DifferencingCheck,
+    DifferencingError,
     check_differencing,
+    check_request_id,
     forget_request,
     record_request,
 )
@@ -36,7 +39,7 @@ from jdl_lib.privacy.disclosure import (
     feasible_ranges,
     suppress_table,
 )
-from jdl_lib.privacy.lab import keyed_file_hash, lab_dir, lab_secret
+from jdl_lib.privacy.lab import keyed_file_hash, lab_dir, lab_secret, open_lab
 from jdl_lib.privacy.scanner import Finding, assert_no_personal_data, identifiers_from_upload, scan_outputs
 from jdl_lib.privacy.workspace import (
     COMPLETE_MARKER,
@@ -51,11 +54,13 @@ __all__ = [
     "COMPLETE_MARKER",
     "DEFAULT_MIN_DIFFERENCE",
     "DEFAULT_THRESHOLD",
+    "MAX_MIN_DIFFERENCE",
     "MINIMUM_GROUP",
     "SUPPRESSED_MARKER",
     "TEST_OVERRIDE_ENV",
     "AuditLogError",
     "DifferencingCheck",
+    "DifferencingError",
     "Finding",
     "MinimumGroupCheck",
     "ReleasedOutputs",
@@ -66,6 +71,7 @@ __all__ = [
     "append_audit_record",
     "assert_no_personal_data",
     "check_differencing",
+    "check_request_id",
     "check_minimum_group",
     "code_version",
     "feasible_ranges",
@@ -75,6 +81,7 @@ __all__ = [
     "keyed_file_hash",
     "lab_dir",
     "lab_secret",
+    "open_lab",
     "read_audit_log",
     "record_request",
     "scan_outputs",

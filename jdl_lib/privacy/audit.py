@@ -41,13 +41,14 @@ AUDIT_FIELDS: dict[str, str] = {
     "data_version": "Provenance hash of the national store.",
     "started": "Run start time (UTC, ISO 8601).",
     "finished": "Run end time (UTC, ISO 8601).",
-    "status": "succeeded, failed or interrupted.",
+    "status": "succeeded, refused (a disclosure or intake rule said no), failed or interrupted.",
     "error": "Error class and message for a failed run (messages never hold personal data).",
     "test_override": "True if the test-only small-group override was used.",
     "workspace_deleted": "True once the run's personal-data workspace is gone.",
     "deleted_at": "Time the workspace deletion was confirmed (UTC, ISO 8601).",
     "swept": "Number of workspaces of killed runs deleted at this run's start.",
     "released": "True if the report was released to outputs/<request id>/.",
+    "replaced": "True if the run was allowed to replace the request's released report (--replace).",
 }
 _TIME_FIELDS = ("started", "finished", "deleted_at")
 _GENESIS = "0" * 64
@@ -63,7 +64,7 @@ class AuditLogError(JdlError):
     """The audit log has been altered, or a record would break the log's rules."""
 
 
-def audit_log_path(path: str | os.PathLike[str] | None = None, *, directory: str | None = None) -> Path:
+def audit_log_path(path: str | os.PathLike[str] | None = None, *, directory: str | os.PathLike[str]) -> Path:
     """The audit log's path: ``path`` if given, else ``<lab dir>/audit.log``."""
     return Path(path) if path is not None else lab_dir(directory) / "audit.log"
 
@@ -137,8 +138,8 @@ def append_audit_record(
     event: str,
     fields: Mapping[str, object],
     *,
+    directory: str | os.PathLike[str],
     path: str | os.PathLike[str] | None = None,
-    directory: str | None = None,
     upload_people: pd.DataFrame | None = None,
 ) -> dict[str, object]:
     """Append one record to the audit log and return it as written.
@@ -152,8 +153,10 @@ def append_audit_record(
         What happened: ``"run"`` for a finished run, ``"sweep"`` for leftovers of killed runs removed.
     fields : mapping
         Keys from :data:`AUDIT_FIELDS`; values text, numbers, booleans, or stage counts.
-    path, directory : optional
-        Log path, or the lab directory holding ``audit.log`` and the secret.
+    directory : path
+        The lab directory holding the secret (and ``audit.log`` unless ``path`` is given).
+    path : path, optional
+        Log path, if not ``<directory>/audit.log``.
     upload_people : pandas.DataFrame, optional
         The upload; if given, the record is refused if it contains anyone's identifiers.
 
@@ -183,7 +186,9 @@ def append_audit_record(
     return record
 
 
-def read_audit_log(path: str | os.PathLike[str] | None = None, *, directory: str | None = None) -> list[dict]:
+def read_audit_log(
+    path: str | os.PathLike[str] | None = None, *, directory: str | os.PathLike[str]
+) -> list[dict]:
     """Return every record of the audit log, oldest first (an empty list if there is no log yet)."""
     log_path = audit_log_path(path, directory=directory)
     if not log_path.exists():
@@ -191,7 +196,7 @@ def read_audit_log(path: str | os.PathLike[str] | None = None, *, directory: str
     return [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
 
 
-def verify_audit_log(path: str | os.PathLike[str] | None = None, *, directory: str | None = None) -> int:
+def verify_audit_log(path: str | os.PathLike[str] | None = None, *, directory: str | os.PathLike[str]) -> int:
     """Check the audit log's chain of keyed hashes and return the number of records.
 
     Raises

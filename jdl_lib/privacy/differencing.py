@@ -1,14 +1,42 @@
-"""Differencing guard: refuse a request whose analysed group nearly equals an earlier one's.
+"""Differencing guard: refuse a report whose analysed group nearly equals one the lab has released.
 
-If an organisation asked for two analyses whose treatment groups differ by two people, subtracting one
-report from the other would give those two people's reoffending. The lab therefore keeps, per
-organisation and per request, the salted hashes (HMAC-SHA256 under the lab secret, see
-:mod:`jdl_lib.privacy.lab`) of the national person ids analysed, and refuses a new request whose group
-differs from an earlier one by at least one but fewer than ``min_difference`` people.
+If two published reports are about groups that differ by a few people, subtracting one from the other gives
+those people's reoffending. So before a report is released its treatment group is compared with the group
+of every report the lab has released (all organisations, and earlier releases of the same request), and it
+is refused if the two differ by at least one but fewer than ``min_difference`` people.
 
-The registry is one JSON file per organisation in ``<lab dir>/registry/``, named by a keyed hash of the
-organisation, written atomically with owner-only permissions and updated under a file lock. It holds
-request ids, dates and hashes only: no personal data in the clear.
+What the lab keeps, and why it cannot name anyone
+-------------------------------------------------
+The guard needs one fact per earlier release: is the new group within ``min_difference - 1`` people of
+it, and if so by how many? It does not need the earlier group itself. So the registry keeps, per release,
+a *set-reconciliation sketch* (Minsky, Trachtenberg and Zippel 2003): each person is mapped to a field
+element ``h`` (a keyed hash of the national id, under the lab secret), the group to its characteristic
+polynomial ``chi(z) = prod(z - h)`` over GF(2^61 - 1), and the sketch is ``chi`` evaluated at
+:data:`SKETCH_POINTS` random points drawn for that release. Nothing else about the people is stored; the
+group size is kept because every report publishes it.
+
+When a new group ``A`` (known in full while the run lasts) is compared with a stored release ``B``, the
+guard evaluates ``chi_A`` at ``B``'s points. The ratio ``chi_A / chi_B = P / Q`` is a rational function
+whose numerator has the people only in ``A`` as roots and whose denominator those only in ``B``, so the
+size of the difference ``d`` is the smallest total degree that fits the ratios (found by solving a small
+linear system, with at least one equation to spare and, when ``A`` has extra people, the check that every
+root of ``P`` is a person in ``A``). Differences of ``min_difference`` or more are not measured: they are
+allowed whatever their size.
+
+What someone holding the whole lab folder (sketches *and* secret) and the national data can learn:
+
+* not whether a given person was in a programme: a person's factor ``(z - h)`` is hidden in a product of
+  hundreds of unknown factors, so a sketch is consistent with every candidate;
+* not the group: 20 field elements (about 1,200 bits) cannot single out a group of hundreds among
+  hundreds of thousands of national records (tens of thousands of bits);
+* not the difference between two released groups: each release has its own random points, so two
+  sketches cannot be divided by each other;
+* only this: with a list that already matches a released group in all but fewer than about 20 people,
+  the sketch tells them who the rest are, exactly as the guard itself can. Such a list is the group.
+
+SECURITY.md states the threat model; ``tests/test_privacy_adversarial.py`` holds it.
+
+The registry is one JSON file, ``<lab dir>/registry.json`` (0600), updated atomically under a file lock.
 """
 
 from __future__ import annotations
@@ -17,6 +45,7 @@ import fcntl
 import json
 import logging
 import os
+import secrets
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -30,89 +59,278 @@ from jdl_lib.privacy.lab import keyed_hash, lab_dir, lab_secret
 
 log = logging.getLogger(__name__)
 
-#: Default smallest allowed difference between two analysed groups of one organisation.
+#: Default smallest allowed difference between two released groups.
 DEFAULT_MIN_DIFFERENCE = 10
+#: Largest ``min_difference`` the sketches can check (one equation to spare at ``d = MAX - 1``).
+MAX_MIN_DIFFERENCE = 20
+#: Evaluation points kept per release.
+SKETCH_POINTS = MAX_MIN_DIFFERENCE
+#: The field: integers modulo the Mersenne prime 2^61 - 1. Person values lie below 2^60 and evaluation
+#: points at or above it, so no characteristic polynomial is ever evaluated at one of its roots.
+PRIME = (1 << 61) - 1
+_POINT_FLOOR = 1 << 60
+_FORMAT = 2
+_REGISTRY = "registry.json"
+_LEGACY_FOLDER = "registry"
+
+
+class DifferencingError(DisclosureError):
+    """A request was refused by the differencing guard or the registry's rules (request ids, re-runs)."""
 
 
 @dataclass(frozen=True)
 class DifferencingCheck:
-    """A passed differencing check: the settings and how close the nearest earlier request was.
+    """A passed differencing check.
 
-    ``nearest_difference`` is None when the organisation has no other request on record; 0 means an
-    identical group (the same people, which reveals nothing new).
+    ``identical_to`` names a released report with exactly the same group (which reveals nothing new), if
+    any; every other release differs by at least ``min_difference`` people (how many more is not measured).
     """
 
     request_id: str
     n_people: int
     min_difference: int
-    earlier_requests: int
-    nearest_request: str | None
-    nearest_difference: int | None
+    releases_compared: int
+    identical_to: str | None
 
 
-def _hashes(key: bytes, person_ids: Iterable[object]) -> set[str]:
-    # One HMAC per person of one request (hundreds to thousands), not a national-scale loop.
-    return {keyed_hash(key, str(pid)) for pid in person_ids}
+# ---------------------------------------------------------------------------------------------- field maths
+
+
+def _person_values(key: bytes, person_ids: Iterable[object]) -> list[int]:
+    """Each distinct person's field element: the first 60 bits of an HMAC of the national id."""
+    return sorted({int(keyed_hash(key, str(pid))[:15], 16) for pid in person_ids})
+
+
+def _characteristic(values: list[int], points: list[int]) -> list[int]:
+    """``prod(z - h)`` over the group at each point (one multiplication per person per point)."""
+    out = []
+    for z in points:
+        acc = 1
+        for h in values:
+            acc = acc * (z - h) % PRIME
+        out.append(acc)
+    return out
+
+
+def _solve(rows: list[list[int]]) -> list[int] | None:
+    """Solve an augmented linear system modulo PRIME; None if inconsistent (free unknowns set to 0)."""
+    rows = [r[:] for r in rows]
+    n_unknowns = len(rows[0]) - 1
+    pivots: list[int] = []
+    r = 0
+    for c in range(n_unknowns):
+        pivot = next((i for i in range(r, len(rows)) if rows[i][c]), None)
+        if pivot is None:
+            continue
+        rows[r], rows[pivot] = rows[pivot], rows[r]
+        inv = pow(rows[r][c], PRIME - 2, PRIME)
+        rows[r] = [v * inv % PRIME for v in rows[r]]
+        for i in range(len(rows)):
+            if i != r and rows[i][c]:
+                f = rows[i][c]
+                rows[i] = [(a - f * b) % PRIME for a, b in zip(rows[i], rows[r], strict=True)]
+        pivots.append(c)
+        r += 1
+    if any(row[-1] for row in rows[r:]):
+        return None
+    solution = [0] * n_unknowns
+    for i, c in enumerate(pivots):
+        solution[c] = rows[i][-1]
+    return solution
+
+
+def _poly(coefficients: list[int], z: int) -> int:
+    """Monic polynomial with the given low-order coefficients, evaluated at ``z``."""
+    acc = 1
+    for c in reversed(coefficients):
+        acc = (acc * z + c) % PRIME
+    return acc
+
+
+def _difference(values: list[int], entry: dict, below: int) -> int | None:
+    """People in exactly one of the group ``values`` and the release ``entry``, if fewer than ``below``.
+
+    Returns None when the difference is ``below`` or more (how much more is not measurable).
+    """
+    points, stored = entry["points"], entry["values"]
+    delta = len(values) - int(entry["people"])
+    if abs(delta) >= below:
+        return None
+    current = _characteristic(values, points)
+    ratios = [a * pow(b, PRIME - 2, PRIME) % PRIME for a, b in zip(current, stored, strict=True)]
+    for d in range(abs(delta), below, 2):
+        if d == 0:
+            if all(r == 1 for r in ratios):
+                return 0
+            continue
+        a, b = (d + delta) // 2, (d - delta) // 2
+        if d >= len(points):  # not enough equations to verify; cannot happen for below <= SKETCH_POINTS
+            return None
+        # P(z) - r Q(z) = 0 with P, Q monic of degrees a and b: unknowns are their lower coefficients.
+        rows = [
+            [pow(z, j, PRIME) for j in range(a)]
+            + [(-r * pow(z, j, PRIME)) % PRIME for j in range(b)]
+            + [(r * pow(z, b, PRIME) - pow(z, a, PRIME)) % PRIME]
+            for z, r in zip(points, ratios, strict=True)
+        ]
+        solution = _solve(rows)
+        if solution is None:
+            continue
+        if a and sum(_poly(solution[:a], h) == 0 for h in values) != a:
+            continue  # the people only in the new group must be people in it
+        return d
+    return None
+
+
+# ------------------------------------------------------------------------------------------------ registry
 
 
 class _Registry:
-    """One organisation's registry file, opened under an exclusive lock."""
+    """The lab's registry of released groups, opened under an exclusive lock."""
 
-    def __init__(self, org: str, directory: str | os.PathLike[str] | None) -> None:
-        if not str(org).strip():
-            raise DisclosureError(
-                "differencing: the organisation name is empty; give the requesting organisation"
-            )
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.root = lab_dir(directory)
         self.key = lab_secret(self.root)
-        folder = self.root / "registry"
-        folder.mkdir(exist_ok=True, mode=0o700)
-        self.path = folder / f"{keyed_hash(self.key, 'org:' + str(org).strip().casefold())[:32]}.json"
+        self.path = self.root / _REGISTRY
+
+    def org(self, organisation_id: str) -> str:
+        """The organisation as the registry stores it: a keyed hash of its stable identifier."""
+        if not str(organisation_id).strip():
+            raise DifferencingError("differencing: the organisation id is empty; give organisation_id")
+        return keyed_hash(self.key, "org:" + str(organisation_id).strip())[:32]
 
     @contextmanager
-    def locked(self) -> Iterator[dict[str, dict]]:
-        """Yield the requests dict under an exclusive lock; changes are written back atomically."""
-        with open(self.path.with_suffix(".lock"), "a") as lock:
+    def locked(self) -> Iterator[list[dict]]:
+        """Yield the list of releases under an exclusive lock; changes are written back atomically."""
+        with open(self.root / "registry.lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            requests = json.loads(self.path.read_text())["requests"] if self.path.exists() else {}
-            before = json.dumps(requests, sort_keys=True)
-            yield requests
-            if json.dumps(requests, sort_keys=True) != before:
-                fd, tmp = tempfile.mkstemp(dir=self.path.parent, suffix=".tmp")
+            releases = json.loads(self.path.read_text())["releases"] if self.path.exists() else []
+            before = json.dumps(releases, sort_keys=True)
+            migrated = self._migrate_legacy(releases)
+            yield releases
+            if migrated or json.dumps(releases, sort_keys=True) != before:
+                fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".tmp")
                 with os.fdopen(fd, "w") as handle:
-                    json.dump({"format": 1, "requests": requests}, handle, sort_keys=True)
+                    json.dump({"format": _FORMAT, "releases": releases}, handle, sort_keys=True)
                     handle.flush()
                     os.fsync(handle.fileno())
                 os.replace(tmp, self.path)
+                if migrated:
+                    for path in migrated:
+                        path.unlink()
+                    (self.root / _LEGACY_FOLDER).rmdir()
+
+    def _migrate_legacy(self, releases: list[dict]) -> list[Path]:
+        """Turn an earlier version's registry (a reversible list of hashes) into sketches; return its files.
+
+        The old files are deleted once the new registry is written. Their organisation was a hash of free
+        text, so migrated releases have no owner (``None``): they are still compared with every group.
+        """
+        folder = self.root / _LEGACY_FOLDER
+        files = sorted(folder.glob("*.json")) if folder.is_dir() else []
+        for path in files:
+            for request_id, old in json.loads(path.read_text())["requests"].items():
+                values = sorted({int(h[:15], 16) for h in old["people"]})
+                releases.append(_entry(request_id, None, values, old["recorded"][:10]))
+        for leftover in folder.glob("*.lock") if folder.is_dir() else []:
+            files.append(leftover)
+        if files:
+            log.warning("differencing: %d legacy registry file(s) converted to sketches", len(files))
+        return files
+
+
+def _entry(request_id: str, org: str | None, values: list[int], released: str) -> dict:
+    """A registry entry for one released group: its size and its sketch at fresh random points."""
+    points = [_POINT_FLOOR + secrets.randbelow(PRIME - _POINT_FLOOR) for _ in range(SKETCH_POINTS)]
+    return {
+        "request_id": request_id,
+        "organisation": org,
+        "released": released,
+        "people": len(values),
+        "points": points,
+        "values": _characteristic(values, points),
+    }
+
+
+def _check_min_difference(min_difference: int) -> None:
+    if not DEFAULT_THRESHOLD <= min_difference <= MAX_MIN_DIFFERENCE:
+        raise DifferencingError(
+            f"differencing: min_difference {min_difference} must be between the cell threshold "
+            f"{DEFAULT_THRESHOLD} and {MAX_MIN_DIFFERENCE}, the largest difference the registry can check"
+        )
+
+
+def _check_request(releases: list[dict], org: str, request_id: str, replace: bool) -> int:
+    """Apply the request-id rules; return how many releases this request already has."""
+    own = [e for e in releases if e["request_id"] == request_id]
+    if any(e["organisation"] not in (None, org) for e in own):
+        raise DifferencingError(
+            f"request {request_id!r} is refused: that request id was already released for another "
+            "organisation. Give this request a new request_id."
+        )
+    if own and not replace:
+        raise DifferencingError(
+            f"request {request_id!r} is refused: a report for it was already released. To replace it, run "
+            "again with --replace: the replacement is audited, and its group must still be identical to the "
+            "released one or differ from it by at least the lab's minimum."
+        )
+    return len(own)
+
+
+def _guard(releases: list[dict], request_id: str, values: list[int], min_difference: int) -> str | None:
+    """Refuse ``values`` if 1 to ``min_difference - 1`` people from a release; return an identical one."""
+    identical = None
+    for entry in releases:
+        d = _difference(values, entry, min_difference)
+        if d == 0:
+            identical = identical or entry["request_id"]
+        elif d is not None:
+            earlier = (
+                "the report already released for this request"
+                if entry["request_id"] == request_id
+                else f"released report {entry['request_id']!r}"
+            )
+            raise DifferencingError(
+                f"request {request_id!r} is refused: its analysed group differs from that of {earlier} by "
+                f"only {d} {'person' if d == 1 else 'people'}, fewer than the {min_difference} the lab "
+                "requires. Comparing the two reports would reveal those people's reoffending. Send a cohort "
+                f"that differs from the earlier one by at least {min_difference} people, or exactly the "
+                "same people."
+            )
+    return identical
 
 
 def check_differencing(
-    org: str,
+    organisation_id: str,
     request_id: str,
     person_ids: Iterable[object],
     *,
+    directory: str | os.PathLike[str],
     min_difference: int = DEFAULT_MIN_DIFFERENCE,
-    directory: str | os.PathLike[str] | None = None,
+    replace: bool = False,
 ) -> DifferencingCheck:
-    """Refuse a request whose analysed group differs from an earlier request's by 1 to ``min_difference - 1``.
+    """Refuse a group that is 1 to ``min_difference - 1`` people away from any group already released.
 
     Why: two published reports on groups that differ by a few people reveal those people's outcomes by
-    subtraction. An identical group (difference 0) reveals nothing new and is allowed; so is a re-run of
-    the same ``request_id``, whose own earlier entry is ignored (and replaced by :func:`record_request`).
+    subtraction, whoever asked for them. Every release is compared: other organisations' (reports are
+    public) and earlier releases of this same request (a re-run is a second report). An identical group
+    reveals nothing new and is allowed.
 
     Parameters
     ----------
-    org : str
-        The requesting organisation (compared case-insensitively; stored only as a keyed hash).
+    organisation_id : str
+        The requesting organisation's stable identifier (stored only as a keyed hash).
     request_id : str
-        This request's id.
+        This request's id. An id released for another organisation is refused; one released for this
+        organisation is refused unless ``replace`` is True.
     person_ids : iterable
         National person ids of the analysed treatment group.
+    directory : path
+        The lab folder (``<outputs>/.lab``) of the outputs this report is released to.
     min_difference : int, default 10
-        Smallest allowed difference; may not be below the cell threshold (5), since a difference of fewer
-        people is exactly the small count that table suppression hides.
-    directory : path, optional
-        Lab directory (default ``$JDL_LAB_DIR`` or ``outputs/.lab``).
+        Smallest allowed difference, between the cell threshold (5) and :data:`MAX_MIN_DIFFERENCE`.
+    replace : bool, default False
+        The request's released report is being replaced (``jdl run --replace``).
 
     Returns
     -------
@@ -120,71 +338,73 @@ def check_differencing(
 
     Raises
     ------
-    DisclosureError
-        Naming the earlier request and the size of the difference, never who differs.
+    DifferencingError
+        Naming the earlier report and the size of the difference, never who differs.
     """
-    if min_difference < DEFAULT_THRESHOLD:
-        raise DisclosureError(
-            f"differencing: min_difference {min_difference} is below the cell threshold {DEFAULT_THRESHOLD}; "
-            f"set it to {DEFAULT_THRESHOLD} or more"
-        )
-    registry = _Registry(org, directory)
-    current = _hashes(registry.key, person_ids)
-    nearest: tuple[int, str] | None = None
-    with registry.locked() as requests:
-        for earlier_id, entry in requests.items():
-            if earlier_id == request_id:
-                continue
-            difference = len(current.symmetric_difference(entry["people"]))
-            if nearest is None or difference < nearest[0]:
-                nearest = (difference, earlier_id)
-            if 0 < difference < min_difference:
-                raise DisclosureError(
-                    f"request {request_id!r} is refused: its analysed group differs from that of earlier "
-                    f"request {earlier_id!r} (recorded {entry['recorded'][:10]}) by only {difference} "
-                    f"{'person' if difference == 1 else 'people'}, fewer than the {min_difference} the lab "
-                    "requires. Comparing the two reports would reveal those people's reoffending. Send a "
-                    f"cohort that differs from the earlier one by at least {min_difference} people, or ask "
-                    "for the earlier report to be re-run unchanged."
-                )
-        earlier = sum(1 for rid in requests if rid != request_id)
-    log.info("differencing: request checked against %d earlier request(s)", earlier)
-    return DifferencingCheck(
-        request_id=request_id,
-        n_people=len(current),
-        min_difference=min_difference,
-        earlier_requests=earlier,
-        nearest_request=None if nearest is None else nearest[1],
-        nearest_difference=None if nearest is None else nearest[0],
-    )
+    _check_min_difference(min_difference)
+    registry = _Registry(directory)
+    values = _person_values(registry.key, person_ids)
+    with registry.locked() as releases:
+        _check_request(releases, registry.org(organisation_id), request_id, replace)
+        identical = _guard(releases, request_id, values, min_difference)
+        compared = len(releases)
+    log.info("differencing: group checked against %d released report(s)", compared)
+    return DifferencingCheck(request_id, len(values), min_difference, compared, identical)
+
+
+def check_request_id(
+    organisation_id: str, request_id: str, *, directory: str | os.PathLike[str], replace: bool = False
+) -> int:
+    """Apply the request-id rules before any analysis; return how many releases the request already has.
+
+    Raises
+    ------
+    DifferencingError
+        If the id was released for another organisation, or released already and ``replace`` is False.
+    """
+    registry = _Registry(directory)
+    with registry.locked() as releases:
+        return _check_request(releases, registry.org(organisation_id), request_id, replace)
 
 
 def record_request(
-    org: str,
+    organisation_id: str,
     request_id: str,
     person_ids: Iterable[object],
     *,
-    directory: str | os.PathLike[str] | None = None,
+    directory: str | os.PathLike[str],
+    min_difference: int = DEFAULT_MIN_DIFFERENCE,
+    replace: bool = False,
 ) -> int:
-    """Record the analysed group of a request that has passed every check; return the number recorded.
+    """Check the group once more and record it as released, in one locked step; return its size.
 
-    Call after the report is released so that later requests are compared with it. Re-recording the same
-    ``request_id`` replaces its entry.
+    Call just before the report is moved into place (and :func:`forget_request` if that fails), so two
+    runs at the same time cannot both pass the guard against each other. A replaced report's earlier
+    entry is kept: it was published and stays comparable.
     """
-    registry = _Registry(org, directory)
-    people = sorted(_hashes(registry.key, person_ids))
-    with registry.locked() as requests:
-        requests[request_id] = {"recorded": datetime.now(UTC).isoformat(timespec="seconds"), "people": people}
-    return len(people)
+    _check_min_difference(min_difference)
+    registry = _Registry(directory)
+    values = _person_values(registry.key, person_ids)
+    org = registry.org(organisation_id)
+    with registry.locked() as releases:
+        _check_request(releases, org, request_id, replace)
+        _guard(releases, request_id, values, min_difference)
+        releases.append(_entry(request_id, org, values, datetime.now(UTC).date().isoformat()))
+    return len(values)
 
 
-def forget_request(org: str, request_id: str, *, directory: str | os.PathLike[str] | None = None) -> bool:
-    """Remove a request from the registry (for a report withdrawn before release); True if it was there."""
-    registry = _Registry(org, directory)
-    with registry.locked() as requests:
-        return requests.pop(request_id, None) is not None
+def forget_request(organisation_id: str, request_id: str, *, directory: str | os.PathLike[str]) -> bool:
+    """Remove the latest entry of a request whose report was not released after all; True if found."""
+    registry = _Registry(directory)
+    org = registry.org(organisation_id)
+    with registry.locked() as releases:
+        for i in range(len(releases) - 1, -1, -1):
+            if releases[i]["request_id"] == request_id and releases[i]["organisation"] == org:
+                del releases[i]
+                return True
+    return False
 
 
-def registry_path(org: str, *, directory: str | os.PathLike[str] | None = None) -> Path:
-    """Path of the organisation's registry file (for inspection and tests)."""
-    return _Registry(org, directory).path
+def registry_path(directory: str | os.PathLike[str]) -> Path:
+    """Path of the lab's registry file (for inspection and tests)."""
+    return lab_dir(directory) / _REGISTRY

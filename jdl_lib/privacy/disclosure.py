@@ -299,7 +299,7 @@ def suppress_table(
     count_columns : sequence of str
         Columns holding counts of people or events (non-negative whole numbers, no missing values).
     threshold : int, default 5
-        Smallest count that is shown; at least 2 (configurable upwards for stricter releases).
+        Smallest count that is shown; at least 5 (configurable upwards for stricter releases).
     totals : {"columns", "rows", "both", "none"}, default "columns"
         Which sums a reader knows.
     group_column : str, optional
@@ -323,8 +323,11 @@ def suppress_table(
     """
     count_columns = tuple(count_columns)
     rate_columns = dict(rate_columns or {})
-    if threshold < 2:
-        raise ValueError(f"threshold must be at least 2, got {threshold}")
+    if threshold < DEFAULT_THRESHOLD:
+        raise DisclosureError(
+            f"suppression: threshold {threshold} would publish counts the lab hides; it can be raised "
+            f"above {DEFAULT_THRESHOLD}, never lowered"
+        )
     if totals not in ("columns", "rows", "both", "none"):
         raise ValueError(f"totals must be one of 'columns', 'rows', 'both', 'none'; got {totals!r}")
     named = [*count_columns, *rate_columns, *([group_column] if group_column is not None else [])]

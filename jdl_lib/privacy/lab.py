@@ -1,8 +1,10 @@
 """The lab's private directory and secret key, shared by the differencing registry and the audit log.
 
 The lab directory holds state that must outlive a run but never leave the lab: the secret key, the
-differencing registry and (by default) the audit log. It is created owner-only (0700) and its location is
-``$JDL_LAB_DIR`` or ``outputs/.lab`` (git-ignored with the rest of ``outputs/``).
+differencing registry and the audit log. It belongs to the outputs it guards: ``<outputs>/.lab``
+(git-ignored with the rest of ``outputs/``), created owner-only (0700), whatever the working directory.
+A run refuses to start a new lab folder beside reports that are already released (:func:`open_lab`):
+a fresh lab would have an empty registry, so deleting or moving the lab must not reset the guard.
 
 The secret is 32 random bytes in ``secret.key``, created on first use with owner-only permissions (0600).
 It salts every hash the lab keeps (HMAC-SHA256), so a stored hash of a national person id or of an upload
@@ -20,15 +22,42 @@ from pathlib import Path
 
 from jdl_lib.errors import DisclosureError
 
-LAB_DIR_ENV = "JDL_LAB_DIR"
-DEFAULT_LAB_DIR = Path("outputs/.lab")
+#: Name of the lab folder inside the outputs folder it guards.
+LAB_FOLDER = ".lab"
 _SECRET_FILE = "secret.key"
+_COMPLETE = "COMPLETE"  # workspace.COMPLETE_MARKER (not imported: workspace is a sibling of equal rank)
 
 
-def lab_dir(path: str | os.PathLike[str] | None = None) -> Path:
-    """Return the lab directory (argument, else ``$JDL_LAB_DIR``, else ``outputs/.lab``), creating it 0700."""
-    directory = Path(path if path is not None else os.environ.get(LAB_DIR_ENV, DEFAULT_LAB_DIR))
+def lab_dir(path: str | os.PathLike[str]) -> Path:
+    """Return the lab directory ``path`` (absolute), creating it owner-only (0700) if needed."""
+    directory = Path(path).resolve()
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return directory
+
+
+def open_lab(outputs: str | os.PathLike[str]) -> Path:
+    """Return ``<outputs>/.lab`` with its secret; never start a new one beside released reports.
+
+    Why: the differencing registry, the secret and the audit log guard the reports in ``outputs``. A new,
+    empty lab next to reports already released (the lab folder deleted, moved or not restored from backup)
+    would let a near-repeat of one of them through.
+
+    Raises
+    ------
+    DisclosureError
+        If ``outputs`` holds released reports but no lab secret.
+    """
+    outputs = Path(outputs).resolve()
+    directory = outputs / LAB_FOLDER
+    if not (directory / _SECRET_FILE).exists():
+        released = sorted(p.parent.name for p in outputs.glob(f"*/{_COMPLETE}"))
+        if released:
+            raise DisclosureError(
+                f"{outputs} holds {len(released)} released report(s) but no lab folder ({directory}); "
+                "restore the lab folder from the lab's backup. A new one would not know which groups "
+                "were released, so the differencing guard could be bypassed."
+            )
+    lab_secret(directory)
     return directory
 
 
@@ -41,7 +70,7 @@ def _require_owner_only(path: Path) -> None:
         )
 
 
-def lab_secret(directory: str | os.PathLike[str] | None = None) -> bytes:
+def lab_secret(directory: str | os.PathLike[str]) -> bytes:
     """Return the lab's secret key, creating it (0600, 32 random bytes) on first use.
 
     Why: hashes of national ids are only safe to keep if nobody outside the lab can recompute them.
