@@ -57,6 +57,7 @@ from jdl_lib.report.results import SCHEMA_VERSION, validate_results, write_resul
 from jdl_lib.spec import MatchingSpec, RequestSpec, load_spec
 from jdl_lib.standard_errors import SE_METHODS, resolve_se_method
 from jdl_lib.store import NationalStore
+from jdl_lib.synthesis.context import sector_context
 
 log = logging.getLogger(__name__)
 
@@ -283,6 +284,12 @@ def design_sections(design: Design, threshold: int) -> dict[str, Any]:
     }
 
 
+def _index_years(match: MatchResult) -> dict[str, int]:
+    """First and last year of the analysed people's index events (years only: the cohort's period)."""
+    years = pd.to_datetime(match.matched.loc[match.matched["treat"] == 1, "index_date"]).dt.year
+    return {"first": int(years.min()), "last": int(years.max())}
+
+
 def analyse_design(prepared: PreparedRequest, design: Design, store_provenance: Any) -> Analysis:
     """Estimate the outcomes of a design and assemble the request's results (aggregates only)."""
     spec = prepared.spec
@@ -366,6 +373,7 @@ def analyse_design(prepared: PreparedRequest, design: Design, store_provenance: 
         "profile": sections["profile"],
         "balance": sections["balance"],
         "overlap": sections["overlap"],
+        "index_years": _index_years(match),
         "outcomes": assemble.outcome_rows(effects, spec.outcomes),
         "robustness": assemble.robustness_rows(robust),
         "sensitivity": assemble.sensitivity_section(rate, match),
@@ -463,7 +471,9 @@ def run_request(
             ids = analysis.analysed_person_ids
             check_differencing(spec.organisation_id, spec.request_id, ids, **guard)
             with StagedOutputs(spec.request_id, outputs) as staged:
-                results_path = write_results(analysis.results, staged.path / "results.json")
+                context = sector_context(analysis.results, outputs)
+                results = {**analysis.results, **({"sector_context": context} if context else {})}
+                results_path = write_results(results, staged.path / "results.json")
                 render_report(results_path, staged.path, report_date=date.today().strftime("%d %B %Y"))
                 step(STAGES[6])
                 assert_no_personal_data([staged.path], analysis.upload_people)

@@ -204,7 +204,38 @@ SCHEMA: dict[str, Any] = _obj(
         "disclosure": _obj(
             {"suppressed": _array(_obj({"table": _STR, "item": _STR})), "notes": _array(_STR)}
         ),
-    }
+    },
+    {
+        "index_years": _obj({"first": _INT, "last": _INT}),
+        "sector_context": _obj(
+            {
+                "service_type": {"enum": list(SERVICE_TYPES)},
+                "measure": _STR,
+                "n_reports": _INT,
+                "method": _STR,
+                "pooled": _obj({k: _NUM for k in ("estimate", "ci_low", "ci_high", "pi_low", "pi_high")}),
+                "tau2": _NUM,
+                "i2": _PROP,
+                "this_report": _obj(
+                    {"estimate": _NNUM, "ci_low": _NNUM, "ci_high": _NNUM, "larger_fall_than": _NINT}
+                ),
+                "reports": _array(
+                    _obj(
+                        {
+                            "request_id": _STR,
+                            "organisation": _STR,
+                            "intervention": _STR,
+                            "people": _INT,
+                            "estimate": _NUM,
+                            "ci_low": _NUM,
+                            "ci_high": _NUM,
+                        }
+                    ),
+                    1,
+                ),
+            }
+        ),
+    },
 )
 
 
