@@ -20,7 +20,7 @@ count in the treatment group is under 10; time to first reoffence is a headline 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -30,6 +30,7 @@ from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
 from jdl_lib.errors import MatchingError
 from jdl_lib.matching.design import design_matrix
+from jdl_lib.matching.registry import get_matcher
 from jdl_lib.matching.result import MatchResult
 from jdl_lib.standard_errors import Fit, fit_effect, matched_sets, resolve_se_method
 
@@ -351,3 +352,33 @@ def regression_adjusted_effect(
         note="matched estimate adjusted for covariates (doubly robust)",
         standard_errors=fit.se_method,
     )
+
+
+#: Designs re-estimating the rate beside the matched estimate, on the same propensity score.
+ALTERNATIVE_DESIGNS = ("subclass", "ipw")
+
+
+def alternative_design_effects(
+    frame: pd.DataFrame,
+    result: MatchResult,
+    covariates: Sequence[str],
+    measure: str = "rate",
+    alpha: float = 0.05,
+    random_state: int | None = None,
+) -> list[Estimate]:
+    """The measure under subclassification and ATT inverse-probability weighting, for the robustness checks.
+
+    Why: an effect that survives a change of design (MatchIt's subclassification with ATT weights; IPW
+    with overlap trimming) does not rest on the choices of nearest-neighbour matching. Both reuse the
+    matched design's propensity scores (``result.scores``), so only the design changes, and use their own
+    default standard errors (HC3). The estimate's ``method`` names the design.
+    """
+    scores = result.scores["propensity"].reindex(frame.index).to_numpy()
+    treat = result.scores["treat"].reindex(frame.index).fillna(0).to_numpy(dtype=int)
+    out = []
+    for method in ALTERNATIVE_DESIGNS:
+        design = get_matcher(method, covariates=covariates, random_state=random_state)
+        other = design.fit(frame, treat, propensity=scores).result_
+        est = estimate_effects(other, [measure], alpha=alpha, random_state=random_state)[measure]
+        out.append(replace(est, method=method, note=f"{method} design on the same propensity score"))
+    return out

@@ -35,7 +35,7 @@ from jdl_lib.linkage import LinkageSettings, link_cohort
 from jdl_lib.linkage.result import LinkageResult
 from jdl_lib.matching.registry import get_matcher, matcher_parameters
 from jdl_lib.matching.result import MatchResult
-from jdl_lib.outcomes import estimate_effects, regression_adjusted_effect
+from jdl_lib.outcomes import alternative_design_effects, estimate_effects, regression_adjusted_effect
 from jdl_lib.privacy import (
     AuditLogError,
     RunWorkspace,
@@ -309,7 +309,10 @@ def analyse_design(prepared: PreparedRequest, design: Design, store_provenance: 
         if "reoffended_1y" in spec.outcomes
         else estimate_effects(match, ["rate"], **se)["rate"]
     )
-    robust = [regression_adjusted_effect(match, m.covariates, "rate", alpha=ALPHA, **se)]
+    robust = [
+        regression_adjusted_effect(match, m.covariates, "rate", alpha=ALPHA, **se),
+        *alternative_design_effects(design.frame, match, m.covariates, alpha=ALPHA, random_state=spec.seed),
+    ]
     se_used = resolve_se_method(match, spec.standard_errors)
 
     prov = store_provenance

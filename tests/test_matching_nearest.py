@@ -141,7 +141,7 @@ def test_std_caliper_uses_pooled_logit_sd():
 
 
 def test_registry_and_errors():
-    assert set(MATCHERS) == {"nearest", "radius"}
+    assert set(MATCHERS) == {"nearest", "radius", "subclass", "ipw"}
     with pytest.raises(MatchingError, match="nearest"):
         get_matcher("optimal")
     frame, treat, ps = _frame(5, 20, 1)

@@ -45,6 +45,45 @@ def caliper_sd(distance: np.ndarray, treat: np.ndarray, rule: str) -> float:
     raise MatchingError(f"Unknown caliper_sd rule '{rule}'; choose one of ['all', 'pooled'].")
 
 
+def prepare_scores(
+    X: pd.DataFrame,
+    treat: Sequence[int] | np.ndarray,
+    propensity: np.ndarray | None,
+    covariates: Sequence[str],
+    propensity_model: str,
+    distance: str,
+    estimand: str,
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray, int]:
+    """What every design does first: check the input, drop treated people from the pool, score everyone.
+
+    Returns the frame (``index_year_band`` added, pool rows of treated people removed), the treatment
+    flags (bool), the propensity score, the distance matched on, and the number of pool rows removed.
+    """
+    if estimand != "ATT":
+        raise MatchingError(f"estimand '{estimand}' is not supported; the lab estimates the ATT.")
+    treat_arr = np.asarray(treat).astype(bool)
+    if len(treat_arr) != len(X):
+        raise MatchingError(f"treat has {len(treat_arr)} values but X has {len(X)} rows; align them.")
+    if not treat_arr.any() or treat_arr.all():
+        raise MatchingError("Matching needs at least one treated row and one candidate control.")
+    frame = add_index_year_band(X)
+    keep = np.ones(len(frame), dtype=bool)
+    if PERSON_ID in frame.columns:
+        treated_people = pd.unique(frame.loc[treat_arr, PERSON_ID])
+        keep = treat_arr | ~frame[PERSON_ID].isin(treated_people).to_numpy()
+    n_excluded = int((~keep).sum())
+    if n_excluded:
+        logger.info("Removed %d pool rows belonging to treated people.", n_excluded)
+        frame = frame.iloc[np.flatnonzero(keep)]
+        treat_arr = treat_arr[keep]
+    if propensity is None:
+        x = design_matrix(frame, covariates)
+        score = get_propensity_model(propensity_model)(x, treat_arr.astype(int))
+    else:
+        score = np.asarray(propensity, dtype=float)[keep]
+    return frame, treat_arr, score, to_distance(score, distance), n_excluded
+
+
 class BaseMatcher:
     """Shared fitting plumbing; subclasses implement :meth:`_match_stratum` and set ``method``."""
 
@@ -100,29 +139,9 @@ class BaseMatcher:
         -------
         self, with ``result_`` (a :class:`MatchResult`), ``propensity_``, ``distance_`` and ``caliper_``.
         """
-        if self.estimand != "ATT":
-            raise MatchingError(f"estimand '{self.estimand}' is not supported; the lab estimates the ATT.")
-        treat_arr = np.asarray(treat).astype(bool)
-        if len(treat_arr) != len(X):
-            raise MatchingError(f"treat has {len(treat_arr)} values but X has {len(X)} rows; align them.")
-        if not treat_arr.any() or treat_arr.all():
-            raise MatchingError("Matching needs at least one treated row and one candidate control.")
-        frame = add_index_year_band(X)
-        keep = np.ones(len(frame), dtype=bool)
-        if PERSON_ID in frame.columns:
-            treated_people = pd.unique(frame.loc[treat_arr, PERSON_ID])
-            keep = treat_arr | ~frame[PERSON_ID].isin(treated_people).to_numpy()
-        n_excluded = int((~keep).sum())
-        if n_excluded:
-            logger.info("Removed %d pool rows belonging to treated people.", n_excluded)
-            frame = frame.iloc[np.flatnonzero(keep)]
-            treat_arr = treat_arr[keep]
-        if propensity is None:
-            x = design_matrix(frame, self.covariates)
-            score = get_propensity_model(self.propensity_model)(x, treat_arr.astype(int))
-        else:
-            score = np.asarray(propensity, dtype=float)[keep]
-        dist = to_distance(score, self.distance)
+        frame, treat_arr, score, dist, n_excluded = prepare_scores(
+            X, treat, propensity, self.covariates, self.propensity_model, self.distance, self.estimand
+        )
         width = self._caliper_width(dist, treat_arr)
         strata = exact_strata(frame, self.exact)
         pairs = self._match(dist, treat_arr, strata, width)

@@ -10,18 +10,23 @@ import pandas as pd
 
 from jdl_lib.errors import MatchingError
 from jdl_lib.matching.base import BaseMatcher
+from jdl_lib.matching.ipw import IPWDesign
 from jdl_lib.matching.nearest import NearestNeighborMatcher
 from jdl_lib.matching.radius import RadiusMatcher
 from jdl_lib.matching.result import MatchResult
+from jdl_lib.matching.subclass import SubclassDesign
+from jdl_lib.matching.weighting import WeightingDesign
 
-#: Matching methods by name (MatchIt's names where they exist).
-MATCHERS: dict[str, type[BaseMatcher]] = {
+#: Matching and weighting designs by name (MatchIt's names where they exist).
+MATCHERS: dict[str, type[BaseMatcher] | type[WeightingDesign]] = {
     "nearest": NearestNeighborMatcher,
     "radius": RadiusMatcher,
+    "subclass": SubclassDesign,
+    "ipw": IPWDesign,
 }
 
 
-def get_matcher(method: str, **params: Any) -> BaseMatcher:
+def get_matcher(method: str, **params: Any) -> BaseMatcher | WeightingDesign:
     """Build a matcher by name; an unknown name lists the valid ones."""
     try:
         cls = MATCHERS[method]

@@ -158,3 +158,72 @@ def build_result(
         n_controls_used=int(used_c.sum()),
         caliper_width=caliper_width,
     )
+
+
+def build_weighted_result(
+    *,
+    method: str,
+    frame: pd.DataFrame,
+    treat: np.ndarray,
+    propensity: np.ndarray,
+    distance: np.ndarray,
+    weights: np.ndarray,
+    subclass: np.ndarray,
+    settings: Mapping[str, Any],
+    n_excluded: int,
+) -> MatchResult:
+    """Assemble a :class:`MatchResult` for a design that weights rather than pairs (no ``pairs`` rows).
+
+    ``weights`` are MatchIt's: treated 1 (0 when dropped for lack of overlap), controls scaled to sum to
+    the number of controls kept; units of weight 0 leave the matched sample. ``subclass`` is the
+    design's stratum of each unit (subclassification) or its own row (weighting: no sets). Treated
+    units given weight 0 are counted as dropped for lack of common support.
+    """
+    w = np.asarray(weights, dtype=float).copy()
+    kept = w > 0
+    kept_c = kept & ~treat
+    if kept_c.any():
+        w[kept_c] *= kept_c.sum() / w[kept_c].sum()
+    idx = frame.index
+    matched = frame.iloc[np.flatnonzero(kept)].copy()
+    matched["treat"] = treat[kept].astype(np.int64)
+    matched["weights"] = w[kept]
+    matched["subclass"] = np.asarray(subclass)[kept]
+    matched["propensity"] = propensity[kept]
+    matched["distance"] = distance[kept]
+    pairs = pd.DataFrame(
+        {
+            "treated": idx[:0],
+            "control": idx[:0],
+            "subclass": np.empty(0, np.int64),
+            "pair_weight": np.empty(0),
+            "pair_distance": np.empty(0),
+        }
+    )
+    scores = pd.DataFrame(
+        {
+            "treat": treat.astype(np.int64),
+            "propensity": propensity,
+            "distance": distance,
+            "stratum": np.asarray(subclass),
+        },
+        index=idx,
+    )
+    n_treated = int(treat.sum())
+    n_kept_t = int((kept & treat).sum())
+    return MatchResult(
+        method=method,
+        matched=matched,
+        pairs=pairs,
+        scores=scores,
+        settings=MappingProxyType(dict(settings)),
+        n_treated=n_treated,
+        n_treated_matched=n_kept_t,
+        n_dropped_no_stratum_control=0,
+        n_dropped_caliper=n_treated - n_kept_t,
+        n_controls_pool=int((~treat).sum()),
+        n_controls_excluded_treated_person=n_excluded,
+        n_controls_used=int(kept_c.sum()),
+        caliper_width=None,
+        subclass_rule="propensity-score subclasses" if method == "subclass" else "none: weighting design",
+    )

@@ -240,13 +240,21 @@ def outcome_rows(effects: EffectsResult, outcomes: Sequence[str]) -> list[dict[s
     return rows
 
 
+#: How each robustness check is named in the report.
+ROBUSTNESS_METHODS = {
+    "regression_adjusted": "doubly robust: matched sample with regression adjustment for the covariates",
+    "subclass": "subclassification on the propensity score (6 subclasses, weighted to the treated group)",
+    "ipw": "inverse-probability weighting to the treated group, scores above 0.9 and outside overlap trimmed",
+}
+
+
 def robustness_rows(estimates: Sequence[Estimate]) -> list[dict[str, Any]]:
-    """Doubly robust (regression-adjusted) estimates shown beside the matched ones."""
+    """Robustness checks shown beside the matched estimate: doubly robust, and the other designs."""
     keys = {v: k for k, v in ESTIMATOR_MEASURES.items()}
     return [
         {
             "measure": keys[e.measure],
-            "method": "doubly robust: matched sample with regression adjustment for the covariates",
+            "method": ROBUSTNESS_METHODS[e.method],
             "estimate": float(e.difference),
             "ci_low": float(e.ci_low),
             "ci_high": float(e.ci_high),
