@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
@@ -78,6 +79,18 @@ def _true_effects(pool: pd.DataFrame, s: np.ndarray, p: np.ndarray, p_t: np.ndar
         "days_to_first_reoffence": 0.0,
         "first_reoffence_custody": 0.0,
     }
+
+
+def _effect_modification(
+    pool: pd.DataFrame, effect_by: Mapping[str, Mapping[str, float]] | None
+) -> np.ndarray:
+    """Each candidate event's extra planted change from ``effect_by`` (0 where no level is named)."""
+    extra = np.zeros(len(pool))
+    for column, levels in (effect_by or {}).items():
+        if column not in pool.columns:
+            raise ValueError(f"effect_by names '{column}', which is not a column of the candidate pool.")
+        extra += pool[column].map(dict(levels)).fillna(0.0).to_numpy(dtype=float)
+    return extra
 
 
 def _inclusion_probabilities(weight: np.ndarray, n: int) -> np.ndarray:
@@ -220,6 +233,7 @@ def make_cohort(
     selection: str = "higher_risk",
     selection_strength: float = 1.0,
     effect_rate: float = -0.05,
+    effect_by: Mapping[str, Mapping[str, float]] | None = None,
     noise: NoiseConfig | None = None,
     seed: int = 0,
     candidates: pd.DataFrame | None = None,
@@ -243,6 +257,11 @@ def make_cohort(
         How strongly selection leans on risk (0 = random).
     effect_rate
         Planted change in the one-year reoffending probability (e.g. -0.05 = 5 points fewer).
+    effect_by
+        Further changes by characteristic, added to ``effect_rate``: ``{column: {level: change}}`` over
+        columns of the candidate pool, e.g. ``{"gender": {"F": -0.10}}`` with ``effect_rate=0`` plants
+        a 10-point fall for women and none for men. ``truth["true_effect_by"]`` gives each level's
+        true rate effect.
     noise
         Data-entry noise rates (defaults: :class:`NoiseConfig`; named levels:
         ``NoiseConfig.profile("messy-none-id")`` and the others in :data:`jdl_lib.synth.noise.PROFILES`).
@@ -281,7 +300,7 @@ def make_cohort(
             pool = pool.merge(pd.read_parquet(truth_file), on="disposal_id", how="left")
         pool = pool.reset_index(drop=True)
         p = pool[TRUTH_COLUMN].to_numpy(float)
-        p_t = np.clip(p + effect_rate, 0.0, 1.0)
+        p_t = np.clip(p + effect_rate + _effect_modification(pool, effect_by), 0.0, 1.0)
         s = _selection_weight(pool.ogrs_score.to_numpy(float), selection, selection_strength)
         y = pool.reoffended_1y.to_numpy(bool)
         tilt = np.where(y, p_t / p, (1 - p_t) / (1 - p))
@@ -355,7 +374,16 @@ def make_cohort(
     }
     truth = {
         "planted_effect_rate": effect_rate,
+        "planted_effect_by": {c: dict(v) for c, v in (effect_by or {}).items()},
         "true_effect": effects,
+        "true_effect_by": {
+            column: {
+                str(level): float(np.sum((s * (p_t - p))[at]) / s[at].sum())
+                for level in pd.unique(pool[column])
+                if (at := (pool[column] == level).to_numpy()).any()
+            }
+            for column in (effect_by or {})
+        },
         "treated_true_p": float(p[treated].mean()),
         "treated_rate": float(y[treated].mean()),
         "treated_reoffences_per_person": float(pool.reoffences_1y[treated].mean()),

@@ -81,3 +81,57 @@ def recover_effect(
         "c_y_minus_p": float(np.average(c["reoffended_1y"] - c["p"], weights=c["weights"])),
         "c_p_minus_t_p": float(np.average(c["p"], weights=c["weights"]) - t["p"].mean()),
     }
+
+
+def recover_subgroups(
+    store: NationalStore,
+    pool: pd.DataFrame,
+    n: int,
+    effect: float,
+    effect_by: dict[str, dict[str, float]],
+    seed: int,
+    *,
+    subgroups: tuple[str, ...] = ("gender",),
+    setting: str = "custody",
+    window: tuple[date, date],
+    selection: str = "random",
+) -> dict[str, Any]:
+    """Draw one cohort whose effect differs by subgroup, analyse the subgroups as ``jdl run`` does.
+
+    Returns the :class:`~jdl_lib.subgroups.SubgroupAnalysis`, the truth of the cohort (``true_effect_by``)
+    and the matched sample's offence trajectory, for the subgroup truth test and bench.
+    """
+    from dataclasses import replace
+
+    from jdl_lib.subgroups import add_subgroup_columns, analyse_subgroups
+    from jdl_lib.trajectories import offence_trajectory
+
+    cohort = make_cohort(
+        Path(store.path),
+        n,
+        setting,
+        *window,
+        selection=selection,
+        effect_rate=effect,
+        effect_by=effect_by,
+        seed=seed,
+        noise=NoiseConfig.none(),
+        candidates=pool,
+    )
+    ids = cohort.answer_key["disposal_id"].dropna().astype(int).tolist()
+    treated = add_subgroup_columns(index_event_features(store, disposal_ids=ids), subgroups)
+    controls = add_subgroup_columns(
+        pool[~pool["person_id"].isin(treated["person_id"])].drop(columns=TRUTH_COLUMN), subgroups
+    )
+    spec = MatchingSpec()
+    frame, match = match_cohort(treated, controls, spec, seed)
+
+    def rematch(column: str) -> tuple[pd.DataFrame, Any]:
+        return match_cohort(treated, controls, replace(spec, exact=(*spec.exact, column)), seed)
+
+    return {
+        "truth": cohort.truth,
+        "subgroups": analyse_subgroups(subgroups, frame, match, rematch),
+        "overall": estimate_effects(match, ["rate", "frequency"]),
+        "trajectory": offence_trajectory(store, match),
+    }

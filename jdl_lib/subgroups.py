@@ -1,0 +1,404 @@
+"""For whom: pre-specified subgroup effects, a test of whether the effect differs, and their disclosure rules.
+
+A request names its subgroups in advance (``subgroups:`` in the parameter file). Two kinds exist:
+
+* **Characteristics the national data hold** (gender, age band, index offence group): the whole cohort is
+  matched again with the subgroup variable added to the exact strata, so every treated person is compared
+  only with controls of the same subgroup ("matched within itself"); each level's effect is then read from
+  the level's treated people and their controls.
+* **Columns only the organisation sent** (completed the programme, sessions attended, delivery method,
+  site): controls have no such value, so each level keeps the matched sets of its own treated people from
+  the request's main design, with control weights rebuilt for that level.
+
+Each level is estimated as the headline is (same measure, weights and standard errors). Whether the effect
+differs between the levels of one variable is Cochran's Q test for subgroup differences (the test
+Cochrane reviews report: the levels' estimates against their inverse-variance mean, chi-squared with
+levels - 1 degrees of freedom), which treats the levels as independent: exact for disjoint treated groups
+with disjoint controls, approximate when a control serves two levels. Multiplicity: Holm's adjustment
+across every reported level of every variable, and separately across the variables' difference tests;
+the report states both.
+
+Subgroups always split exactly the people of the overall result: a treated person the within-subgroup match
+cannot place (no control of the same subgroup inside the caliper) keeps the main design's controls, and
+is counted. Disclosure: a level is published only when it and the rest of the analysed cohort each hold at
+least the minimum group, so no level can be differenced against the overall result to reveal fewer people.
+Refused levels are listed with their reason, never dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
+
+from jdl_lib.errors import SpecError
+from jdl_lib.matching.result import MatchResult, build_result
+from jdl_lib.outcomes import estimate_effects
+
+#: Age bands at the index date: (lower bound, label); the last band is open.
+AGE_BANDS: tuple[tuple[int, str], ...] = (
+    (0, "under 25"),
+    (25, "25 to 34"),
+    (35, "35 to 44"),
+    (45, "45 and over"),
+)
+#: Bands of sessions attended (lower bound, label), for the descriptive dose-response view.
+SESSION_BANDS: tuple[tuple[int, str], ...] = ((0, "none"), (1, "1 to 4"), (5, "5 to 9"), (10, "10 or more"))
+#: Label of a level the organisation left blank.
+NOT_RECORDED = "not recorded"
+
+
+@dataclass(frozen=True)
+class SubgroupVariable:
+    """A variable a request may split its cohort by."""
+
+    name: str
+    label: str
+    #: True when the national data hold it for controls too (then matched exactly within subgroups).
+    national: bool
+    #: True for a dose-response view (sessions): shown as descriptive, never as an effect modifier claim.
+    descriptive: bool = False
+
+
+#: The variables a request may name, by parameter-file key.
+VARIABLES: dict[str, SubgroupVariable] = {
+    v.name: v
+    for v in (
+        SubgroupVariable("gender", "Gender", national=True),
+        SubgroupVariable("age_band", "Age at the index date", national=True),
+        SubgroupVariable("index_offence_group", "Index offence group", national=True),
+        SubgroupVariable("completed", "Completed the programme", national=False),
+        SubgroupVariable("delivery_method", "Delivery method", national=False),
+        SubgroupVariable("site", "Site", national=False),
+        SubgroupVariable("sessions_band", "Sessions attended", national=False, descriptive=True),
+    )
+}
+
+
+def check_variables(names: Sequence[str]) -> list[str]:
+    """Problems with a request's subgroup list (unknown or repeated names), for the spec's one error."""
+    problems = [
+        f"unknown subgroup '{n}'; choose from {sorted(VARIABLES)}" for n in names if n not in VARIABLES
+    ]
+    repeated = sorted({n for n in names if list(names).count(n) > 1})
+    if repeated:
+        problems.append(f"subgroups named twice: {repeated}")
+    return problems
+
+
+def _band(values: pd.Series, bands: tuple[tuple[int, str], ...]) -> pd.Series:
+    lows = np.array([b[0] for b in bands])
+    labels = np.array([b[1] for b in bands], dtype=object)
+    v = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    pos = np.searchsorted(lows, np.nan_to_num(v, nan=-1), side="right") - 1
+    out = np.where(np.isnan(v) | (pos < 0), NOT_RECORDED, labels[np.clip(pos, 0, None)])
+    return pd.Series(out, index=values.index, dtype=object)
+
+
+def subgroup_column(frame: pd.DataFrame, name: str) -> pd.Series:
+    """Each row's level of subgroup variable ``name`` (text; blanks as "not recorded")."""
+    if name == "age_band":
+        return _band(frame["age_at_index"], AGE_BANDS)
+    if name == "sessions_band":
+        if "sessions_attended" not in frame.columns:
+            return pd.Series(NOT_RECORDED, index=frame.index, dtype=object)
+        return _band(frame["sessions_attended"], SESSION_BANDS)
+    if name == "gender":
+        return frame["gender"].map({"M": "Men", "F": "Women"}).fillna(NOT_RECORDED).astype(object)
+    if name == "completed":
+        if name not in frame.columns:
+            return pd.Series(NOT_RECORDED, index=frame.index, dtype=object)
+        return frame[name].map({True: "completed", False: "did not complete"}).fillna(NOT_RECORDED)
+    if name not in frame.columns:
+        return pd.Series(NOT_RECORDED, index=frame.index, dtype=object)
+    return frame[name].astype(object).where(frame[name].notna(), NOT_RECORDED)
+
+
+@dataclass(frozen=True)
+class LevelResult:
+    """One subgroup level: its matched counts and the effect on the measure, or why it is not shown."""
+
+    variable: str
+    level: str
+    n_treated: int
+    n_control: int
+    reported: bool
+    reason: str = ""
+    treated_value: float = float("nan")
+    control_value: float = float("nan")
+    difference: float = float("nan")
+    std_error: float = float("nan")
+    ci_low: float = float("nan")
+    ci_high: float = float("nan")
+    p_value: float = float("nan")
+    p_holm: float = float("nan")
+
+
+@dataclass(frozen=True)
+class VariableResult:
+    """All levels of one subgroup variable and the test of whether the effect differs between them."""
+
+    variable: str
+    label: str
+    descriptive: bool
+    matched_within: bool
+    levels: tuple[LevelResult, ...]
+    #: People whose subgroup had no control within the caliper, who kept their main-design controls.
+    n_fallback: int = 0
+    q_statistic: float = float("nan")
+    q_df: int = 0
+    p_difference: float = float("nan")
+    p_difference_holm: float = float("nan")
+
+
+@dataclass(frozen=True)
+class SubgroupAnalysis:
+    """Every pre-specified subgroup of a request, with the multiplicity adjustments applied."""
+
+    measure: str
+    variables: tuple[VariableResult, ...]
+    holm_note: str
+
+
+def sample_from_pairs(frame: pd.DataFrame, match: MatchResult, pairs: pd.DataFrame) -> MatchResult:
+    """The matched sample formed by some of a design's treated–control links, control weights rebuilt.
+
+    ``frame`` is the frame the matcher was given and ``match`` its result (their index labels are the
+    ones in ``pairs``, a subset of links with ``treated`` and ``control`` labels). Weights follow the
+    matcher's rule (:func:`jdl_lib.matching.result.build_result`), so a subgroup's controls weigh as they
+    would had the subgroup been matched alone.
+    """
+    scores = match.scores
+    treat = scores["treat"].to_numpy(dtype=bool)
+    rows = ~treat | scores.index.isin(pairs["treated"])
+    sub_scores = scores[rows]
+    pos = pd.DataFrame(
+        {
+            "t": sub_scores.index.get_indexer(pairs["treated"]),
+            "c": sub_scores.index.get_indexer(pairs["control"]),
+        }
+    )
+    return build_result(
+        method=match.method,
+        frame=frame.loc[sub_scores.index],
+        treat=sub_scores["treat"].to_numpy(dtype=bool),
+        propensity=sub_scores["propensity"].to_numpy(dtype=float),
+        distance=sub_scores["distance"].to_numpy(dtype=float),
+        strata=sub_scores["stratum"].to_numpy(),
+        pairs_pos=pos,
+        settings=match.settings,
+        caliper_width=match.caliper_width,
+        n_excluded=match.n_controls_excluded_treated_person,
+    )
+
+
+def within_subgroup_pairs(main: MatchResult, within: MatchResult) -> tuple[pd.DataFrame, int]:
+    """Links of the main design's treated people, taken from the match within subgroups where it found them.
+
+    Treated people the within-subgroup match could not place (no control of their subgroup inside the
+    caliper) keep their main-design controls, so the subgroups split exactly the people the overall result
+    describes: publishing both can then never reveal the few left out. Returns the links and how many
+    people kept main-design controls. Both matches must come from the same frame (same index labels).
+    """
+    main_t = pd.Index(main.pairs["treated"].unique())
+    found = pd.Index(within.pairs["treated"].unique())
+    fallback = main_t.difference(found)
+    pairs = pd.concat(
+        [
+            within.pairs[within.pairs["treated"].isin(main_t)],
+            main.pairs[main.pairs["treated"].isin(fallback)],
+        ],
+        ignore_index=True,
+    )
+    return pairs, len(fallback)
+
+
+def _variable(
+    var: SubgroupVariable,
+    frame: pd.DataFrame,
+    match: MatchResult,
+    pairs: pd.DataFrame,
+    n_fallback: int,
+    *,
+    measure: str,
+    method: str,
+    alpha: float,
+    min_group: int,
+) -> VariableResult:
+    """Estimate every level of one variable from the links of the main design's treated people."""
+    treated_labels = pd.Index(pairs["treated"].unique())
+    levels = subgroup_column(frame.loc[treated_labels], var.name)
+    sizes = levels.value_counts()
+    withheld = withheld_levels(sizes, min_group)
+    results = []
+    for level in sorted(sizes.index):
+        members = treated_labels[(levels == level).to_numpy()]
+        reason = withheld.get(level, "")
+        if reason:
+            results.append(LevelResult(var.name, level, len(members), 0, reported=False, reason=reason))
+            continue
+        sub = sample_from_pairs(frame, match, pairs[pairs["treated"].isin(members)])
+        e = estimate_effects(sub, [measure], method=method, alpha=alpha)[measure]
+        results.append(
+            LevelResult(
+                var.name,
+                level,
+                e.n_treated,
+                e.n_control,
+                reported=True,
+                treated_value=e.treated_value,
+                control_value=e.control_value,
+                difference=e.difference,
+                std_error=e.std_error,
+                ci_low=float(e.ci_low),
+                ci_high=float(e.ci_high),
+                p_value=e.p_value,
+            )
+        )
+    return _with_q_test(
+        VariableResult(
+            var.name, var.label, var.descriptive, var.national, tuple(results), n_fallback=n_fallback
+        )
+    )
+
+
+def withheld_levels(sizes: pd.Series, min_group: int) -> dict[str, str]:
+    """Which levels of a variable are withheld, and why, so that no published figure reveals a small group.
+
+    ``sizes`` counts the analysed treated people per level. A level under the minimum group, and the
+    people the organisation did not record, are withheld (primary). Because the overall result covers
+    everyone, the withheld people could otherwise be recovered as the overall minus the published levels;
+    so while they number fewer than the minimum group, the smallest published level is withheld too
+    (secondary suppression), as statistical disclosure control does for table margins.
+    """
+    why: dict[str, str] = {}
+    for level, n in sizes.items():
+        if level == NOT_RECORDED:
+            why[level] = "the organisation did not record this for these people"
+        elif n < min_group:
+            why[level] = f"fewer than {min_group} people in this group"
+    shown = sizes.drop(list(why)).sort_values(kind="stable")
+    hidden = int(sizes[list(why)].sum())
+    while 0 < hidden < min_group and len(shown):
+        level = shown.index[0]
+        why[level] = (
+            "withheld so that the groups not shown (fewer than "
+            f"{min_group} people) cannot be worked out from the overall result"
+        )
+        hidden += int(shown.iloc[0])
+        shown = shown.iloc[1:]
+    return why
+
+
+def _with_q_test(v: VariableResult) -> VariableResult:
+    """Add Cochran's Q test of whether the reported levels' effects differ."""
+    shown = [lv for lv in v.levels if lv.reported and lv.std_error > 0]
+    if len(shown) < 2:
+        return v
+    est = np.array([lv.difference for lv in shown])
+    w = 1 / np.array([lv.std_error for lv in shown]) ** 2
+    mean = np.sum(w * est) / w.sum()
+    q = float(np.sum(w * (est - mean) ** 2))
+    df = len(shown) - 1
+    return VariableResult(
+        **{**v.__dict__, "q_statistic": q, "q_df": df, "p_difference": float(stats.chi2.sf(q, df))}
+    )
+
+
+def _holm(values: list[float]) -> list[float]:
+    if not values:
+        return []
+    return [float(p) for p in multipletests(values, method="holm")[1]]
+
+
+def analyse_subgroups(
+    names: Sequence[str],
+    frame: pd.DataFrame,
+    match: MatchResult,
+    rematch: Callable[[str], tuple[pd.DataFrame, MatchResult]],
+    *,
+    measure: str = "rate",
+    method: str = "cluster_robust",
+    alpha: float = 0.05,
+    min_group: int = 60,
+) -> SubgroupAnalysis:
+    """Estimate the pre-specified subgroups of a request.
+
+    Parameters
+    ----------
+    names
+        Subgroup variables, keys of :data:`VARIABLES`, in the order the request lists them.
+    frame, match
+        The main design: the frame given to the matcher and its :class:`MatchResult`. Organisation-only
+        variables read their levels from ``frame`` (the upload's extra columns carried on treated rows).
+    rematch
+        ``rematch(column)`` matches the cohort again with ``column`` added to the exact strata and
+        returns ``(frame, match)``; the column (:func:`exact_column`) is added to treated and pool rows
+        by :func:`add_subgroup_columns`.
+    measure, method, alpha
+        The headline measure and inference, as the main result uses them.
+    min_group
+        The request's minimum group (at least 60).
+    """
+    unknown = check_variables(names)
+    if unknown:
+        raise SpecError("; ".join(unknown))
+    out = []
+    for name in names:
+        var = VARIABLES[name]
+        pairs, n_fallback = match.pairs, 0
+        if var.national:
+            f, within = rematch(exact_column(name))
+            if not f.index.equals(frame.index):
+                raise ValueError("rematch must match the same frame as the main design (same index labels)")
+            pairs, n_fallback = within_subgroup_pairs(match, within)
+        out.append(
+            _variable(
+                var,
+                frame,
+                match,
+                pairs,
+                n_fallback,
+                measure=measure,
+                method=method,
+                alpha=alpha,
+                min_group=min_group,
+            )
+        )
+    # Holm across every reported level (descriptive views excluded: they make no claim).
+    flat = [
+        (i, j) for i, v in enumerate(out) if not v.descriptive for j, lv in enumerate(v.levels) if lv.reported
+    ]
+    adjusted = _holm([out[i].levels[j].p_value for i, j in flat])
+    levels = [list(v.levels) for v in out]
+    for (i, j), p in zip(flat, adjusted, strict=True):
+        levels[i][j] = LevelResult(**{**levels[i][j].__dict__, "p_holm": p})
+    tested = [i for i, v in enumerate(out) if not v.descriptive and np.isfinite(v.p_difference)]
+    adjusted_q = dict(zip(tested, _holm([out[i].p_difference for i in tested]), strict=True))
+    final = tuple(
+        VariableResult(
+            **{**v.__dict__, "levels": tuple(levels[i]), "p_difference_holm": adjusted_q.get(i, float("nan"))}
+        )
+        for i, v in enumerate(out)
+    )
+    note = (
+        f"Subgroup p-values are Holm-adjusted across the {len(flat)} subgroup results, and the tests of "
+        f"whether the effect differs across the {len(tested)} subgroup variables are Holm-adjusted among "
+        "themselves; a subgroup finding counts as significant only on its adjusted p-value."
+    )
+    return SubgroupAnalysis(measure=measure, variables=final, holm_note=note)
+
+
+def exact_column(name: str) -> str:
+    """The matching-frame column that holds subgroup variable ``name``'s level, for exact matching."""
+    return f"subgroup_{name}"
+
+
+def add_subgroup_columns(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+    """``frame`` with a column per national subgroup variable, for exact matching within subgroups."""
+    extra = {exact_column(n): subgroup_column(frame, n).to_numpy() for n in names if VARIABLES[n].national}
+    return frame.assign(**extra) if extra else frame

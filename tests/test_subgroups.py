@@ -1,0 +1,156 @@
+"""For whom and over time: subgroup effects, their disclosure rules, and the offending trajectory.
+
+Truth tests on the 25k-person test store: the cohort generator plants an effect that differs by gender,
+and the lab must find it (and find no difference when none is planted at about the stated rate).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+from synth_helpers import small_store
+
+from jdl_lib.matching import NearestNeighborMatcher
+from jdl_lib.store import NationalStore
+from jdl_lib.subgroups import NOT_RECORDED, sample_from_pairs, subgroup_column, withheld_levels
+from jdl_lib.synth.recovery import recover_subgroups, truth_pool
+from jdl_lib.trajectories import YEARS
+
+WINDOW = (date(2003, 1, 1), date(2010, 12, 31))
+
+
+@pytest.fixture(scope="module")
+def custody_pool():
+    with NationalStore.open(small_store()) as store:
+        yield store, truth_pool(store, "custody", *WINDOW)
+
+
+def _levels(analysis, variable):
+    v = next(v for v in analysis.variables if v.variable == variable)
+    return v, {lv.level: lv for lv in v.levels}
+
+
+# --- disclosure rules (pure) ------------------------------------------------------------------------
+
+
+def test_small_levels_are_withheld_and_cannot_be_recovered_by_differencing():
+    sizes = pd.Series({"under 25": 300, "25 to 34": 200, "35 to 44": 90, "45 and over": 25})
+    why = withheld_levels(sizes, 60)
+    # 45+ is under 60; alone it could be worked out as overall minus the rest, so the smallest shown
+    # level (35 to 44) is withheld as well, making the hidden people 115 >= 60.
+    assert set(why) == {"45 and over", "35 to 44"}
+    assert "fewer than 60" in why["45 and over"] and "worked out" in why["35 to 44"]
+    hidden = sizes[list(why)].sum()
+    assert hidden == 0 or hidden >= 60
+
+
+def test_levels_all_large_are_all_shown_and_not_recorded_is_never_an_effect():
+    assert withheld_levels(pd.Series({"Men": 500, "Women": 80}), 60) == {}
+    why = withheld_levels(pd.Series({"completed": 200, "did not complete": 150, NOT_RECORDED: 70}), 60)
+    assert set(why) == {NOT_RECORDED}
+
+
+def test_sessions_and_age_are_banded_with_blanks_not_recorded():
+    frame = pd.DataFrame(
+        {"sessions_attended": [0, 1, 4, 5, 12, None], "age_at_index": [17, 24.9, 25, 40, 60, 30]}
+    )
+    assert list(subgroup_column(frame, "sessions_band")) == [
+        "none",
+        "1 to 4",
+        "1 to 4",
+        "5 to 9",
+        "10 or more",
+        NOT_RECORDED,
+    ]
+    assert list(subgroup_column(frame, "age_band"))[:3] == ["under 25", "under 25", "25 to 34"]
+
+
+def test_a_subgroup_sample_weighs_as_if_matched_alone():
+    # With replacement, each treated person's controls do not depend on the others, so the links of one
+    # subgroup re-weighted must equal matching that subgroup on its own.
+    rng = np.random.default_rng(5)
+    n_t, n_c = 200, 3000
+    frame = pd.DataFrame(
+        {
+            "x": np.r_[rng.normal(0.5, 1, n_t), rng.normal(0, 1, n_c)],
+            "site": np.r_[rng.choice(["A", "B"], n_t), [None] * n_c],
+        }
+    )
+    treat = np.r_[np.ones(n_t, int), np.zeros(n_c, int)]
+    kw = dict(ratio=3, replace=True, caliper=0.2, exact=(), covariates=["x"])
+    full = NearestNeighborMatcher(**kw).fit(frame, treat).result_
+    in_a = frame.index[(frame["site"] == "A").to_numpy()]
+    sub = sample_from_pairs(frame, full, full.pairs[full.pairs["treated"].isin(in_a)])
+    alone_rows = frame.index[(frame["site"] != "B").to_numpy()]
+    alone = (
+        NearestNeighborMatcher(**kw)
+        .fit(frame.loc[alone_rows], treat[alone_rows], propensity=full.scores["propensity"].loc[alone_rows])
+        .result_
+    )
+    got = sub.matched["weights"].sort_index()
+    want = alone.matched["weights"].sort_index()
+    pd.testing.assert_series_equal(got, want, check_names=False)
+
+
+# --- truth --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_planted_difference_by_gender_is_found(custody_pool):
+    store, pool = custody_pool
+    out = recover_subgroups(
+        store,
+        pool,
+        700,
+        0.0,
+        {"gender": {"F": -0.25}},
+        seed=4,
+        subgroups=("gender", "age_band"),
+        window=WINDOW,
+    )
+    truth = out["truth"]["true_effect_by"]["gender"]
+    v, lv = _levels(out["subgroups"], "gender")
+    women, men = lv["Women"], lv["Men"]
+    assert women.reported and men.reported
+    assert women.ci_low <= truth["F"] <= women.ci_high
+    assert women.ci_high < 0 and women.p_holm <= 0.05
+    assert men.ci_low <= truth["M"] <= men.ci_high
+    assert v.p_difference_holm <= 0.05
+    # every analysed person is in exactly one gender level: subgroups split the overall result
+    assert women.n_treated + men.n_treated == out["overall"]["rate"].n_treated
+
+
+@pytest.mark.slow
+def test_no_planted_difference_is_rarely_called_one(custody_pool):
+    # 30 cohorts with the same effect for everyone: the test for a difference by gender should fire at
+    # about 5%; more than 5 of 30 has probability 0.003 if the test holds its size.
+    store, pool = custody_pool
+    p = [
+        _levels(
+            recover_subgroups(
+                store, pool, 500, -0.05, {}, seed=100 + s, subgroups=("gender",), window=WINDOW
+            )["subgroups"],
+            "gender",
+        )[0].p_difference
+        for s in range(30)
+    ]
+    p = np.array([x for x in p if np.isfinite(x)])
+    assert len(p) >= 25
+    assert (p <= 0.05).sum() <= 5
+
+
+@pytest.mark.slow
+def test_trajectory_years_before_coincide_and_year_one_is_the_frequency_effect(custody_pool):
+    store, pool = custody_pool
+    out = recover_subgroups(store, pool, 500, -0.15, {}, seed=9, subgroups=("gender",), window=WINDOW)
+    traj = {t.year: t for t in out["trajectory"]}
+    assert tuple(traj) == YEARS
+    before = [traj[y] for y in YEARS if y < 0]
+    covered = sum(t.ci_low_per_100 <= 0 <= t.ci_high_per_100 for t in before)
+    assert covered >= len(before) - 1  # matching makes the years before coincide
+    freq = out["overall"]["frequency"]
+    assert traj[1].difference_per_100 == pytest.approx(100 * freq.difference, abs=1e-6)
+    assert traj[1].ci_high_per_100 < 0  # the planted fall shows in the first year after
