@@ -82,7 +82,7 @@ def yearly_offences(store: NationalStore, events: pd.DataFrame) -> pd.DataFrame:
 
 
 def column_name(year: int) -> str:
-    """The matched-frame column holding a year's offence count (``offences_year_-1``, ``offences_year_+1``)."""
+    """The matched-frame column of a year's offence count (``offences_year_-1``, ``offences_year_+1``)."""
     return f"offences_year_{year:+d}"
 
 
