@@ -14,7 +14,7 @@ import logging
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from importlib import metadata
 from pathlib import Path
@@ -33,6 +33,7 @@ from jdl_lib.index_events import find_index_events
 from jdl_lib.intake import read_upload
 from jdl_lib.linkage import LinkageSettings, link_cohort
 from jdl_lib.linkage.result import LinkageResult
+from jdl_lib.matching.design import informative_covariates
 from jdl_lib.matching.registry import get_matcher, matcher_parameters
 from jdl_lib.matching.result import MatchResult
 from jdl_lib.outcomes import alternative_design_effects, estimate_effects, regression_adjusted_effect
@@ -193,6 +194,8 @@ class Design:
     match: MatchResult
     attrition: Attrition
     balance: BalanceResult
+    #: Requested covariates left out because they carry no information here, with the reason.
+    unused_covariates: dict[str, str] = field(default_factory=dict)
 
 
 def prepare_request(
@@ -249,9 +252,13 @@ def design_request(
 ) -> Design:
     """Match a prepared request with ``matching`` and check balance (treated-SD convention).
 
+    Covariates that carry no information here (not supplied in the extract, or one value for everyone)
+    are left out of the model and the balance table, and recorded in ``unused_covariates`` for the annex.
     Raises a ``DisclosureError`` when fewer people than the minimum group are matched.
     """
     spec = prepared.spec
+    covariates, unused = informative_covariates(prepared.treated, prepared.pool, matching.covariates)
+    matching = replace(matching, covariates=covariates)
     frame, match = match_cohort(prepared.treated, prepared.pool, matching, spec.seed, propensity)
     attrition = prepared.attrition.then(
         "matched",
@@ -266,7 +273,7 @@ def design_request(
     step(STAGES[3])
     balance = assess_balance(frame, match, matching.covariates, sd="treated")
     step(STAGES[4])
-    return Design(matching, frame, match, attrition, balance)
+    return Design(matching, frame, match, attrition, balance, unused)
 
 
 def design_sections(design: Design, threshold: int) -> dict[str, Any]:
@@ -359,6 +366,9 @@ def analyse_design(prepared: PreparedRequest, design: Design, store_provenance: 
                 "replace": m.replace,
                 "exact": list(m.exact),
                 "covariates": list(m.covariates),
+                "covariates_not_used": [
+                    {"covariate": c, "reason": why} for c, why in design.unused_covariates.items()
+                ],
                 "propensity_model": "logistic regression",
                 "estimand": "ATT",
             },

@@ -8,12 +8,13 @@ see ``docs/methods.md``) and names columns of the derived index-event frame (``j
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
-from jdl_lib.errors import MatchingError
+from jdl_lib.errors import JdlWarning, MatchingError
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +81,52 @@ def add_index_year_band(frame: pd.DataFrame, width: int = DEFAULT_YEAR_BAND_WIDT
     if "index_year_band" in frame.columns or "index_year" not in frame.columns:
         return frame
     return frame.assign(index_year_band=index_year_band(frame["index_year"], width).to_numpy())
+
+
+#: Why a covariate is left out of the propensity model (see :func:`informative_covariates`).
+NOT_AVAILABLE = "not available in this extract"
+NO_VARIATION = "the same for everyone compared"
+
+
+def informative_covariates(
+    treated: pd.DataFrame, pool: pd.DataFrame, covariates: Sequence[str]
+) -> tuple[tuple[str, ...], dict[str, str]]:
+    """Split ``covariates`` into those that carry information and those that do not, with the reason.
+
+    A covariate missing for every treated person or every candidate control was not supplied by the
+    data owner (an optional table left out: :mod:`jdl_lib.derived` leaves its variables null); one with a
+    single value across both groups (e.g. a region recorded the same for everyone) cannot tell anyone
+    apart. Either would be reported as perfectly balanced while it measures nothing, so both are left
+    out of the model and named in the method annex instead (issue 16, item 8).
+
+    Returns
+    -------
+    tuple
+        The informative covariates in their given order, and ``{covariate: reason}`` for the others
+        (reason :data:`NOT_AVAILABLE` or :data:`NO_VARIATION`).
+    """
+    kept, unused = [], {}
+    for name in covariates:
+        if name not in treated.columns or name not in pool.columns:
+            kept.append(name)  # design_matrix names the missing column
+        elif treated[name].isna().all() or pool[name].isna().all():
+            unused[name] = NOT_AVAILABLE
+        elif pd.concat([treated[name], pool[name]]).astype(str).nunique() <= 1:
+            unused[name] = NO_VARIATION
+        else:
+            kept.append(name)
+    missing = [name for name, why in unused.items() if why == NOT_AVAILABLE]
+    if missing:  # a gap in the data is announced; a constant (e.g. the setting itself) is only logged
+        warnings.warn(
+            f"Covariates left out of the propensity model ({NOT_AVAILABLE}): {', '.join(missing)}.",
+            JdlWarning,
+            stacklevel=2,
+        )
+    if len(missing) < len(unused):
+        logger.info(
+            "Covariates with one value for everyone, left out: %s", sorted(set(unused) - set(missing))
+        )
+    return tuple(kept), unused
 
 
 def unknown_as_level(col: pd.Series) -> pd.DataFrame | None:

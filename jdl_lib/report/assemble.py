@@ -72,8 +72,8 @@ def _profile_levels(frame: pd.DataFrame) -> dict[str, pd.Series]:
             frame["previous_offences"], _PREVIOUS_BANDS[0], labels=_PREVIOUS_BANDS[1]
         ).astype(str),
         "Index disposal": disposal.astype(str),
-        "Employed in the year before": frame["employed_year_before"].astype(bool).map(yes_no),
-        "On benefit in the year before": frame["on_benefit_year_before"].astype(bool).map(yes_no),
+        "Employed in the year before": frame["employed_year_before"].map(yes_no),
+        "On benefit in the year before": frame["on_benefit_year_before"].map(yes_no),
     }
 
 
@@ -90,6 +90,8 @@ def profile_section(match: MatchResult, threshold: int) -> tuple[list[dict[str, 
     levels_t, levels_c = _profile_levels(treated), _profile_levels(controls)
     rows = []
     for variable, values in levels_t.items():
+        if values.isna().all():  # not supplied in this extract: never shown as measured
+            continue
         counts = values.value_counts()
         control_share = pd.Series(w, index=levels_c[variable].to_numpy()).groupby(level=0).sum() / w.sum()
         order = sorted(set(counts.index) | set(control_share.index), key=_level_order(variable))

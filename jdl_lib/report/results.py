@@ -93,7 +93,10 @@ SCHEMA: dict[str, Any] = _obj(
                         "propensity_model": _STR,
                         "estimand": _STR,
                     },
-                    {"caliper_sd": {"enum": ["pooled", "all"]}},
+                    {
+                        "caliper_sd": {"enum": ["pooled", "all"]},
+                        "covariates_not_used": _array(_obj({"covariate": _STR, "reason": _STR})),
+                    },
                 ),
                 "outcomes": _array({"enum": list(MEASURES)}, 1),
                 "comparison": {"enum": ["cluster_robust", "moj_ttest"]},

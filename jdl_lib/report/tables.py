@@ -175,6 +175,10 @@ def annex_table(results: dict[str, Any]) -> pd.DataFrame:
         f"{'with' if m['replace'] else 'without'} replacement, caliper {caliper}",
         "Exact matching on": ", ".join(m["exact"]) or "none",
         "Covariates": ", ".join(c.replace("_", " ") for c in m["covariates"]),
+        "Covariates not used": "; ".join(
+            f"{u['covariate'].replace('_', ' ')} ({u['reason']})" for u in m.get("covariates_not_used", [])
+        )
+        or "none",
         "Balance statistic": f"standardised mean difference ({results['balance']['sd_convention']}); "
         f"threshold {results['balance']['threshold']}",
         "Comparison method": s["comparison"].replace("_", " "),

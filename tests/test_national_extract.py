@@ -1,0 +1,119 @@
+"""A request end to end against a national extract as a data owner sends it (issue 16, items 7-8).
+
+The small synthetic store is exported and re-imported the way a real owner would deliver it: names in
+mixed case with stray spaces, lower-case and short-year identifiers, no employment or assessment data,
+one region for everyone. People must still link, and the variables the owner could not supply must be
+left out of the model and named in the method annex, never shown as measured and balanced.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from synth_helpers import small_store
+
+from jdl_lib.matching.design import NO_VARIATION, NOT_AVAILABLE
+from jdl_lib.pipeline import analyse
+from jdl_lib.report.tables import annex_table
+from jdl_lib.spec import load_spec
+from jdl_lib.store import NationalStore, export_national, import_national
+from jdl_lib.synth.cohort import make_cohort, write_cohort
+from jdl_lib.synth.national import truth_path
+
+pytestmark = pytest.mark.slow
+
+UNSUPPLIED = (
+    "employed_year_before",
+    "on_benefit_year_before",
+    "assessed",
+    "accommodation_need",
+    "ete_need",
+    "drug_need",
+    "alcohol_need",
+)
+
+
+def _owner_extract(out: Path) -> Path:
+    """The small synthetic store's raw tables, rewritten as an owner would send them."""
+    raw = out / "raw"
+    export_national(small_store(), raw)
+    people = pd.read_parquet(raw / "people.parquet")
+    people["forename"] = people.forename.str.title() + " "
+    people["surname"] = people.surname.str.lower()
+    people["pnc_id"] = people.pnc_id.str.lower()
+    people["prison_number"] = people.prison_number.str.lower()
+    people["region"] = "London"
+    people.to_parquet(raw / "people.parquet", index=False)
+    (raw / "employment_benefits.parquet").unlink()
+    (raw / "assessments.parquet").unlink()
+    return raw
+
+
+@pytest.fixture(scope="module")
+def owner_request(tmp_path_factory: pytest.TempPathFactory):
+    """Import the owner's extract, draw a 300-person cohort from it and run the statistics."""
+    root = tmp_path_factory.mktemp("owner")
+    (root / "pyproject.toml").write_text("[project]\nname = 'lab'\n")
+    prov = small_store()
+    store = root / "national.duckdb"
+    with NationalStore.open(prov) as original:
+        meta = original.provenance
+    import_national(
+        _owner_extract(root),
+        store,
+        source="owner extract",
+        coverage_start=meta.coverage_start,
+        coverage_end=meta.coverage_end,
+    )
+    shutil.copy(truth_path(prov), truth_path(store))
+    cohort = make_cohort(
+        store, 300, "custody", date(2004, 1, 1), date(2010, 12, 31), effect_rate=-0.1, seed=3
+    )
+    write_cohort(cohort, root / "cohort")
+    params = root / "owner.yaml"
+    params.write_text(
+        yaml.safe_dump(
+            {
+                "request_id": "owner",
+                "organisation": "Owner test",
+                "intervention": {"name": "mentoring", "description": "Mentoring on release."},
+                "upload": "cohort/upload.csv",
+                "setting": "custody",
+                "store": "national.duckdb",
+            }
+        )
+    )
+    mp = pytest.MonkeyPatch()
+    mp.setenv("JDL_LAB_DIR", str(root / "lab"))
+    try:
+        with NationalStore.open(store) as handle, pytest.warns(match="left out of the propensity model"):
+            analysis = analyse(load_spec(params, root), handle, root / "cohort" / "upload.csv")
+    finally:
+        mp.undo()
+    return analysis, cohort
+
+
+def test_people_link_against_an_extract_in_owners_spelling(owner_request) -> None:
+    analysis, cohort = owner_request
+    real = int(cohort.answer_key["person_id"].notna().sum())
+    assert analysis.counts["linked"] >= 0.95 * real, analysis.counts
+
+
+def test_unsupplied_and_constant_covariates_are_not_presented_as_balanced(owner_request) -> None:
+    results = owner_request[0].results
+    matching = results["settings"]["matching"]
+    unused = {u["covariate"]: u["reason"] for u in matching["covariates_not_used"]}
+    constant = dict.fromkeys(("region", "setting", "disposal_type"), NO_VARIATION)  # custody: all the same
+    assert unused == {**dict.fromkeys(UNSUPPLIED, NOT_AVAILABLE), **constant}
+    assert not set(unused) & set(matching["covariates"])
+    shown = {c["covariate"].split(":")[0].split("_unknown")[0] for c in results["balance"]["covariates"]}
+    assert not any(c.startswith(u) for c in shown for u in unused), shown
+    profile = {row["variable"] for row in results["profile"]}
+    assert "Employed in the year before" not in profile and "On benefit in the year before" not in profile
+    annex = dict(annex_table(results).to_numpy())
+    assert "employed year before (not available in this extract)" in annex["Covariates not used"]
