@@ -81,6 +81,7 @@ def owner_request(tmp_path_factory: pytest.TempPathFactory):
             {
                 "request_id": "owner",
                 "organisation": "Owner test",
+                "organisation_id": "owner-test",
                 "intervention": {"name": "mentoring", "description": "Mentoring on release."},
                 "upload": "cohort/upload.csv",
                 "setting": "custody",
