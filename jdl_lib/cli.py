@@ -304,6 +304,41 @@ def run_cmd(
     raise typer.Exit(0 if outcome.status == "released" else 1)
 
 
+@app.command("publish")
+def publish_cmd(
+    out_dir: str = typer.Argument(
+        ..., help="Folder of the static site (replaced if it holds an earlier one)."
+    ),
+    outputs: str = typer.Option("outputs", help="Folder of released reports to publish."),
+    tau2: str = typer.Option("REML", "--tau2", help="Between-report variance estimator: REML or DL."),
+    hartung_knapp: bool = typer.Option(
+        True, "--hartung-knapp/--wald", help="Hartung-Knapp (default) or Wald intervals for pooled effects."
+    ),
+    scan_upload: Annotated[
+        list[str] | None,
+        typer.Option("--scan-upload", help="An upload still held whose people the site scan looks for."),
+    ] = None,
+) -> None:
+    """Build the published site: every released report, the synthesis by service type, a power page."""
+    from jdl_lib.errors import JdlError
+    from jdl_lib.intake.reader import read_cells
+    from jdl_lib.intake.validate import MAX_ROWS
+    from jdl_lib.publish import build_site
+
+    try:
+        uploads = [read_cells(u, max_rows=MAX_ROWS).cells for u in scan_upload or []]
+        site = build_site(
+            out_dir, outputs, tau2_method=tau2.upper(), hartung_knapp=hartung_knapp, uploads=uploads
+        )
+    except JdlError as exc:
+        typer.echo(f"{type(exc).__name__}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    pooled = ", ".join(site.pooled_types) or "none yet"
+    typer.echo(
+        f"Published {site.n_reports} report(s) to {site.path / 'index.html'}; pooled by type: {pooled}"
+    )
+
+
 @app.command("batch")
 def batch_cmd(
     folder: str = typer.Argument(

@@ -67,7 +67,7 @@ def forest_plot(
     if scale == "rd":
         est = reports["rd"].to_numpy() * 100
         low, high = reports["rd_ci_low"].to_numpy() * 100, reports["rd_ci_high"].to_numpy() * 100
-        null, xlabel = 0.0, "Difference in one-year proven reoffending (percentage points, treated − control)"
+        null, xlabel = 0.0, "Treated − control, one-year reoffending rate (points)"
 
         def tr(v: float) -> float:
             return v * 100
@@ -76,11 +76,11 @@ def forest_plot(
         est = np.exp(reports["log_rr"].to_numpy())
         low = np.exp(reports["log_rr"].to_numpy() - 1.959964 * se)
         high = np.exp(reports["log_rr"].to_numpy() + 1.959964 * se)
-        null, xlabel, tr = 1.0, "Risk ratio of one-year proven reoffending (treated / control)", math.exp
+        null, xlabel, tr = 1.0, "Treated / control, one-year reoffending rate (ratio)", math.exp
 
     rows = len(reports) + (2 if pooled is not None else 0)
     with matplotlib.rc_context(_STYLE):
-        fig = Figure(figsize=(6.7, 0.32 * rows + 1.3))
+        fig = Figure(figsize=(7.5, 0.32 * rows + 1.4))
         ax = fig.subplots()
         y = np.arange(len(reports))[::-1] + (2 if pooled is not None else 0)
         colours = [HIGHLIGHT if r == highlight else REPORT for r in reports["request_id"]]
