@@ -8,20 +8,20 @@ carrying the person's ``person_id``. The model (``docs/linkage.md`` gives the re
   same surname and forename initial; forename and surname swapped. The national records meeting any
   rule are selected first by equi-joins in the store, so Splink only ever sees the candidates of this
   upload, whatever the store's size.
-* Comparisons: forename (exact with term-frequency adjustment, nickname, like the other record's
-  surname, Damerau-Levenshtein 1, Jaro-Winkler 0.9); surname (exact with term-frequency adjustment,
-  like the other record's forename, Damerau-Levenshtein 1, Jaro-Winkler 0.9 and 0.8, one part of a
-  double-barrelled name in common); date of birth (exact, day/month swapped, one character
-  different, within a month, within a year); gender (exact; a blank gender is no evidence either
-  way). Name frequencies come from the whole national index, so a SMITH match weighs less than a
-  rare surname match.
+* Comparisons: forename (exact with term-frequency adjustment; nickname; forename and surname
+  swapped, the swap's evidence carried here once rather than twice; Damerau-Levenshtein 1;
+  Jaro-Winkler 0.9); surname (exact with term-frequency adjustment; one part of a double-barrelled
+  name in common; Damerau-Levenshtein 1; Jaro-Winkler 0.9 and 0.8); date of birth (exact; day and
+  month swapped; one character different; within a month; within a year); gender (exact; a blank
+  gender is no evidence either way). Name frequencies come from the whole national index, so a SMITH
+  match weighs less than a rare surname match.
 * Training: u from random pairs of a random sample of national people. Each comparison's m is
   estimated from sources not selected on it (:data:`M_SOURCES`): expectation maximisation over upload
   rows and national main records blocked on date of birth (m of forename, surname, gender); pairs
-  proven by a rare full name, or failing enough of them EM blocked on forename key and surname (m of
-  date of birth); and pairs a PNC ID or prison number proved, averaged into every comparison. Levels
-  never seen get a floor of half an observation. The prior is ``prior_in_store`` divided by the
-  number of national people.
+  proven by a rare full name, or failing enough of them EM blocked on full name for names that few
+  others carry (m of date of birth; with common names, namesakes swamp the true pairs); and pairs a
+  PNC ID or prison number proved, averaged into every comparison. Levels never seen get a floor of
+  half an observation. The prior is ``prior_in_store`` divided by the number of national people.
 * Within-upload duplicates: the same model, as a Splink dedupe of the upload against itself.
 
 Nothing is written to disk: Splink runs in a private in-memory DuckDB database. Every Splink or
@@ -70,7 +70,9 @@ M_SOURCES = {
 MIN_LABELS = 30
 #: A full name shared by fewer than this many other national identities, expected from the name
 #: frequencies, proves a pair whatever the date of birth says (the chance of a stranger is about 1%).
-RARE_NAME_EXPECTED_OTHERS = 0.05
+RARE_NAME_EXPECTED_OTHERS = 0.01
+#: EM for the date-of-birth m is run on pairs whose full name fewer than this many others carry.
+NAMESAKES_FOR_EM = 1.0
 
 
 def rare_name_pairs(
@@ -194,8 +196,9 @@ def _comparisons() -> list:
             cll.ExactMatchLevel("forename", term_frequency_adjustments=True),
             cll.ArrayIntersectLevel("forename_roots", 1).configure(label_for_charts="Nickname of each other"),
             cll.CustomLevel(
-                "jaro_winkler_similarity(forename_l, surname_r) >= 0.9",
-                label_for_charts="Forename is the other record's surname",
+                "jaro_winkler_similarity(forename_l, surname_r) >= 0.9 "
+                "AND jaro_winkler_similarity(surname_l, forename_r) >= 0.9",
+                label_for_charts="Forename and surname swapped",
             ),
             cll.DamerauLevenshteinLevel("forename", 1),
             cll.JaroWinklerLevel("forename", 0.9),
@@ -208,16 +211,12 @@ def _comparisons() -> list:
             cll.NullLevel("surname"),
             cll.ExactMatchLevel("surname", term_frequency_adjustments=True),
             cll.CustomLevel(
-                "jaro_winkler_similarity(surname_l, forename_r) >= 0.9",
-                label_for_charts="Surname is the other record's forename",
+                "len(list_intersect(surname_parts_l, surname_parts_r)) > 0",
+                label_for_charts="One part of a double-barrelled surname",
             ),
             cll.DamerauLevenshteinLevel("surname", 1),
             cll.JaroWinklerLevel("surname", 0.9),
             cll.JaroWinklerLevel("surname", 0.8),
-            cll.CustomLevel(
-                "len(list_intersect(surname_parts_l, surname_parts_r)) > 0",
-                label_for_charts="One part of a double-barrelled surname",
-            ),
             cll.ElseLevel(),
         ],
     )
@@ -337,6 +336,31 @@ def _label_pairs(labels: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def _add_namesakes(
+    private: duckdb.DuckDBPyConnection, upload: pd.DataFrame, tf: dict[str, pd.DataFrame], n_identities: int
+) -> None:
+    """Add ``namesakes`` to every Splink table: national identities expected to carry the full name.
+
+    Filled for upload rows from the national name frequencies; null on the national side.
+    """
+    rows = upload[["upload_row", "forename", "surname"]]
+    for column, table in tf.items():
+        rows = rows.merge(table, on=column, how="left")
+    frame = pd.DataFrame(
+        {
+            "unique_id": "U" + rows["upload_row"].astype(str),
+            "namesakes": n_identities * rows["tf_forename"] * rows["tf_surname"],
+        }
+    )
+    for table in ("a_upload", "b_national", "u_sample"):
+        private.execute(f"ALTER TABLE {table} ADD COLUMN namesakes DOUBLE")
+    with registered(private, names=frame) as t:
+        private.execute(
+            f"UPDATE a_upload SET namesakes = n.namesakes FROM {t['names']} n "
+            "WHERE n.unique_id = a_upload.unique_id"
+        )
+
+
 class _Session:
     """Splink linkers over one private database, each with the national name frequencies registered.
 
@@ -446,6 +470,7 @@ def _train_m(
     warning and named in the model's ``jdl_training``; the others still inform the model.
     """
     from splink import block_on
+    from splink.blocking_rule_library import CustomRule
     from splink.internals.exceptions import SplinkException
 
     tables = [("a_upload", "a_upload"), ("b_main", "b_national")]
@@ -453,7 +478,11 @@ def _train_m(
     failed: list[str] = []
     sessions = {
         "em_blocked_on_date_of_birth": block_on("date_of_birth"),
-        "em_blocked_on_names": block_on("forename_key", "surname"),
+        # names that few others carry, so that namesakes do not swamp the true pairs in the block
+        "em_blocked_on_names": CustomRule(
+            "l.forename_key = r.forename_key AND l.surname = r.surname "
+            f"AND coalesce(l.namesakes, r.namesakes) < {NAMESAKES_FOR_EM}"
+        ),
     }
     for name, rule in sessions.items():
         trainer = session.linker(tables, copy.deepcopy(base))
@@ -502,6 +531,7 @@ def _score_pairs(
         _splink_table(private, "a_upload", up[["unique_id", "person_id", *_RECORD_COLUMNS.split(", ")[2:]]])
         _splink_table(private, "b_national", candidates)
         _splink_table(private, "u_sample", sample)
+        _add_namesakes(private, upload, tf, n_identities)
         private.execute("CREATE VIEW b_main AS SELECT * FROM b_national WHERE unique_id LIKE 'P%'")
         session = _Session(private, tf)
         clock.lap("sample_and_prepare", "train_u")
