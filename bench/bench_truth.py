@@ -17,11 +17,13 @@ from __future__ import annotations
 import argparse
 import logging
 import time
+from dataclasses import replace
 from datetime import date
 
 import numpy as np
 import pandas as pd
 
+from jdl_lib.spec import MatchingSpec
 from jdl_lib.store import NationalStore
 from jdl_lib.synth.recovery import recover_effect, truth_pool
 
@@ -42,6 +44,11 @@ def summarise(label: str, rows: pd.DataFrame) -> None:
         f"{rows['dropped'].mean():.1f}"
     )
     print(
+        f"  balance after matching: max |SMD| mean {rows['max_abs_smd'].mean():.3f}, share > 0.1 "
+        f"{(rows['max_abs_smd'] > 0.1).mean():.2f} | index year |SMD| mean "
+        f"{rows['index_year_smd'].abs().mean():.3f}"
+    )
+    print(
         f"  decomposition: treated y-p {rows['t_y_minus_p'].mean():+.4f} | matched controls y-p "
         f"{rows['c_y_minus_p'].mean():+.4f} | controls p - treated p {rows['c_p_minus_t_p'].mean():+.4f}"
     )
@@ -56,15 +63,20 @@ def main() -> None:
     parser.add_argument("--effect", type=float, default=-0.05)
     parser.add_argument("--no-null", action="store_true", help="skip the replications with a zero effect")
     parser.add_argument("--first-seed", type=int, default=0, help="seed of the first replication")
+    parser.add_argument(
+        "--exact", nargs="*", default=None, help="exact-matching variables (default: the request default)"
+    )
     args = parser.parse_args()
     logging.disable(logging.WARNING)
     start = time.perf_counter()
+    matching = MatchingSpec() if args.exact is None else replace(MatchingSpec(), exact=tuple(args.exact))
+    print(f"exact matching on {', '.join(matching.exact) or 'nothing'}")
     with NationalStore.open(args.store) as store:
         pool = truth_pool(store, "custody", *WINDOW)
         for effect in (args.effect,) if args.no_null else (args.effect, 0.0):
             rows = pd.DataFrame(
                 [
-                    recover_effect(store, pool, args.n, effect, seed, window=WINDOW)
+                    recover_effect(store, pool, args.n, effect, seed, window=WINDOW, matching=matching)
                     for seed in range(args.first_seed, args.first_seed + args.reps)
                 ]
             )

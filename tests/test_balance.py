@@ -51,3 +51,31 @@ def test_plots(data):
     b = assess_balance(d, r, COVARIATES)
     assert len(love_plot(b).axes) == 1
     assert len(overlap_plot(r).axes) == 2
+
+
+def test_binary_smd_uses_p_one_minus_p_and_ks_is_scipy_before_matching(data):
+    from scipy import stats
+
+    d, r = data
+    table = balance_table(d, r, COVARIATES).set_index("variable")
+    t = d["treat"] == 1
+    p_t = d.loc[t, "employed_year_before"].mean()
+    diff = p_t - d.loc[~t, "employed_year_before"].mean()
+    assert table.loc["employed_year_before", "smd_before"] == pytest.approx(diff / np.sqrt(p_t * (1 - p_t)))
+    assert table.loc["employed_year_before", "ecdf_max_before"] == pytest.approx(abs(diff))
+    x = d["age_at_index"]
+    ks = stats.ks_2samp(x[t], x[~t]).statistic
+    assert table.loc["age_at_index", "ecdf_max_before"] == pytest.approx(ks)
+
+
+def test_effective_sample_size_of_reused_controls():
+    pop = population(2_000, 8)
+    d = cohort(pop, 400, 0.0, np.random.default_rng(9))
+    r = match(d, d["treat"], covariates=COVARIATES, exact=(), ratio=5, replace=True)
+    b = assess_balance(d, r, COVARIATES)
+    w = r.matched.loc[r.matched["treat"] == 0, "weights"]
+    ess = b.effective_sample_size
+    assert ess["control_after"] == pytest.approx(w.sum() ** 2 / (w**2).sum())
+    assert ess["control_after"] < r.n_controls_used  # reuse costs information
+    assert ess["treated_after"] == pytest.approx(r.n_treated_matched)
+    assert b.propensity["variable"].iloc[0] == "logit propensity score"

@@ -150,24 +150,42 @@ def _level_order(variable: str):
 
 
 def balance_section(balance: BalanceResult) -> dict[str, Any]:
-    """Standardised differences before and after matching, the SD convention named, and the verdict."""
+    """Balance as cobalt's ``bal.tab`` reports it: SMDs before and after (SD convention named), variance
+    ratios, eCDF statistics, the verdict, the effective sample sizes and the propensity score's own balance.
+    """
     table = balance.table
     covariates = [
         {
             "covariate": str(r.variable),
             "smd_before": float(r.smd_before),
             "smd_after": float(r.smd_after),
-            "variance_ratio": None if pd.isna(r.var_ratio_after) else float(r.var_ratio_after),
+            "variance_ratio": _finite(r.var_ratio_after),
             "verdict": str(r.verdict_after),
+            "kind": str(r.kind),
+            "variance_ratio_before": _finite(r.var_ratio_before),
+            "ecdf_mean": float(r.ecdf_mean_after),
+            "ecdf_max": float(r.ecdf_max_after),
+            "ecdf_max_before": float(r.ecdf_max_before),
         }
         for r in table.itertuples()
     ]
-    return {
+    section = {
         "sd_convention": balance.sd_description,
         "threshold": BALANCE_THRESHOLD,
         "verdict": balance.overall_after,
         "covariates": covariates,
+        "effective_sample_size": dict(balance.effective_sample_size),
     }
+    if balance.propensity is not None:
+        p = balance.propensity.iloc[0]
+        section["propensity_score"] = {
+            "label": str(p["variable"]),
+            "smd_before": float(p["smd_before"]),
+            "smd_after": float(p["smd_after"]),
+            "variance_ratio": _finite(p["var_ratio_after"]),
+            "ecdf_max": float(p["ecdf_max_after"]),
+        }
+    return section
 
 
 def overlap_section(match: MatchResult, threshold: int) -> dict[str, Any]:

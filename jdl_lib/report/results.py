@@ -150,11 +150,37 @@ SCHEMA: dict[str, Any] = _obj(
                             "smd_after": _NUM,
                             "variance_ratio": _NNUM,
                             "verdict": {"enum": list(BALANCE_VERDICTS)},
-                        }
+                        },
+                        {
+                            "kind": {"enum": ["binary", "continuous"]},
+                            "variance_ratio_before": _NNUM,
+                            "ecdf_mean": _PROP,
+                            "ecdf_max": _PROP,
+                            "ecdf_max_before": _PROP,
+                        },
                     ),
                     1,
                 ),
-            }
+            },
+            {
+                "effective_sample_size": _obj(
+                    {
+                        "treated_before": _NUM,
+                        "control_before": _NUM,
+                        "treated_after": _NUM,
+                        "control_after": _NUM,
+                    }
+                ),
+                "propensity_score": _obj(
+                    {
+                        "label": _STR,
+                        "smd_before": _NUM,
+                        "smd_after": _NUM,
+                        "variance_ratio": _NNUM,
+                        "ecdf_max": _PROP,
+                    }
+                ),
+            },
         ),
         "overlap": _obj(
             {

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from jdl_lib.balance.stats import balance_table
 from jdl_lib.derived import candidate_pool, index_event_features
 from jdl_lib.outcomes import estimate_effects
 from jdl_lib.pipeline import match_cohort
@@ -45,11 +46,13 @@ def recover_effect(
     setting: str = "custody",
     window: tuple[date, date],
     selection: str = "higher_risk",
+    matching: MatchingSpec | None = None,
 ) -> dict[str, Any]:
     """Draw one cohort from ``pool`` (a :func:`truth_pool`), match it and estimate the rate difference.
 
     Returns the estimate, its 95% CI, significance, the cohort's true and naive effects, the treated
-    dropped by matching, and the bias decomposition described in the module docstring.
+    dropped by matching, the largest absolute SMD after matching and that of index year, and the bias
+    decomposition described in the module docstring. ``matching`` defaults to the request default.
     """
     cohort = make_cohort(
         Path(store.path),
@@ -65,8 +68,10 @@ def recover_effect(
     ids = cohort.answer_key["disposal_id"].dropna().astype(int).tolist()
     treated = index_event_features(store, disposal_ids=ids)
     controls = pool[~pool["person_id"].isin(treated["person_id"])].drop(columns=TRUTH_COLUMN)
-    _, match = match_cohort(treated, controls, MatchingSpec(), seed)
+    spec = matching or MatchingSpec()
+    frame, match = match_cohort(treated, controls, spec, seed)
     rate = estimate_effects(match, ["rate"])["rate"]
+    smd = balance_table(frame, match, spec.covariates).set_index("variable")["smd_after"]
     m = match.matched.assign(p=match.matched["disposal_id"].map(pool.set_index("disposal_id")[TRUTH_COLUMN]))
     t, c = m[m["treat"] == 1], m[m["treat"] == 0]
     return {
@@ -77,6 +82,8 @@ def recover_effect(
         "high": rate.ci_high,
         "significant": rate.significant,
         "dropped": match.n_dropped,
+        "max_abs_smd": float(smd.abs().max()),
+        "index_year_smd": float(smd.get("index_year", np.nan)),
         "t_y_minus_p": float((t["reoffended_1y"] - t["p"]).mean()),
         "c_y_minus_p": float(np.average(c["reoffended_1y"] - c["p"], weights=c["weights"])),
         "c_p_minus_t_p": float(np.average(c["p"], weights=c["weights"]) - t["p"].mean()),
