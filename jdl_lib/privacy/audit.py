@@ -49,6 +49,11 @@ AUDIT_FIELDS: dict[str, str] = {
     "swept": "Number of workspaces of killed runs deleted at this run's start.",
     "released": "True if the report was released to outputs/<request id>/.",
     "replaced": "True if the run was allowed to replace the request's released report (--replace).",
+    "design": "Workbench: a locked design's matching settings (method, ratio, caliper, strata, covariates).",
+    "design_hash": "Workbench: SHA-256 of the locked design's settings, to tie outcome looks to a lock.",
+    "balance_verdict": "Workbench: the locked design's overall balance verdict (good, reasonable, poor).",
+    "max_abs_smd": "Workbench: the locked design's largest absolute standardised difference after matching.",
+    "outcome_looks": "Workbench: how many times outcomes have been shown in this session.",
 }
 _TIME_FIELDS = ("started", "finished", "deleted_at")
 _GENESIS = "0" * 64
