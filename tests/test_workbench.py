@@ -56,7 +56,7 @@ def test_group_summary_hides_small_groups_and_shares_that_reveal_small_counts():
 
 
 def test_controls_round_trip_and_follow_the_method():
-    spec = MatchingSpec(caliper=0.15, ratio=3, replace=False, exact=("gender",))
+    spec = MatchingSpec(caliper=0.15, ratio=3, replace=False, exact=("gender",), caliper_sd="all")
     assert settings_from_values(spec, values_from_settings(spec)) == spec
     assert enabled_controls("nearest")["ratio"] and not enabled_controls("radius")["ratio"]
 

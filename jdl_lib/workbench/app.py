@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 #: Caliper units offered: standard deviations of the logit (Austin's 0.2 SD), or logit units.
 CALIPER_UNITS = {"SD of the logit score": True, "logit units": False}
+#: Which SD a caliper in SD units multiplies (see :func:`jdl_lib.matching.base.caliper_sd`).
+CALIPER_SD_RULES = {"pooled treated and control SD (Austin)": "pooled", "SD over everyone (MatchIt)": "all"}
 #: Balance-table SMD conventions offered (see :mod:`jdl_lib.balance.stats`).
 SMD_CONVENTIONS = {"treated-group SD (MatchIt, cobalt)": "treated", "pooled SD (Austin)": "pooled"}
 _VERDICT_COLOURS = {"good": "#1e7b34", "reasonable": "#a66a00", "poor": "#b23b3b"}
@@ -49,6 +51,7 @@ def settings_from_values(base: MatchingSpec, values: dict[str, Any]) -> Matching
         exact=tuple(e for e in EXACT_VARIABLES if e in values["exact"]),
         caliper=round(float(values["caliper"]), 4),
         std_caliper=bool(values["std_caliper"]),
+        caliper_sd=values["caliper_sd"],
         ratio=int(values["ratio"]),
         replace=bool(values["replace"]),
     )
@@ -62,6 +65,7 @@ def values_from_settings(matching: MatchingSpec) -> dict[str, Any]:
         "exact": tuple(matching.exact),
         "caliper": float(matching.caliper),
         "std_caliper": bool(matching.std_caliper),
+        "caliper_sd": matching.caliper_sd,
         "ratio": int(matching.ratio),
         "replace": bool(matching.replace),
     }
@@ -70,7 +74,8 @@ def values_from_settings(matching: MatchingSpec) -> dict[str, Any]:
 def enabled_controls(method: str) -> dict[str, bool]:
     """Which settings the method takes (``ratio`` and ``replace`` mean nothing to weighting designs)."""
     params = matcher_parameters(method)
-    return {name: name in params for name in ("ratio", "replace", "caliper", "std_caliper", "exact")}
+    names = ("ratio", "replace", "caliper", "std_caliper", "caliper_sd", "exact")
+    return {name: name in params for name in names}
 
 
 def _table(frame: pd.DataFrame, floats: str = "{:.3f}") -> str:
@@ -198,6 +203,7 @@ class WorkbenchApp:
         )
         self.caliper.add_class("jdl-caliper")
         self.std_caliper = w.ToggleButtons(options=list(CALIPER_UNITS.items()), description="Caliper in")
+        self.caliper_sd = w.Dropdown(options=list(CALIPER_SD_RULES.items()), description="SD of")
         self.ratio = w.IntSlider(min=1, max=10, continuous_update=False, description="Controls each")
         self.replace = w.Checkbox(description="With replacement")
         self.smd = w.ToggleButtons(options=list(SMD_CONVENTIONS.items()), description="SMD uses")
@@ -220,7 +226,8 @@ class WorkbenchApp:
         self.curve_text = w.HTML()
 
         controls = w.VBox(
-            [self.method, self.covariates, self.exact, self.caliper, self.std_caliper, self.ratio]
+            [self.method, self.covariates, self.exact, self.caliper, self.std_caliper, self.caliper_sd]
+            + [self.ratio]
             + [self.replace, self.smd],
             layout=w.Layout(width="38%"),
         )
@@ -260,6 +267,7 @@ class WorkbenchApp:
             "exact": self.exact,
             "caliper": self.caliper,
             "std_caliper": self.std_caliper,
+            "caliper_sd": self.caliper_sd,
             "ratio": self.ratio,
             "replace": self.replace,
         }

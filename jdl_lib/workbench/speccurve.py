@@ -136,9 +136,15 @@ def estimate_grid(
                 design = design_request(prepared, spec, propensity=scores[spec.covariates])
             else:
                 design = design_request(prepared, spec)
-            rate = estimate_effects(design.match, ["rate"], method=prepared.spec.comparison, alpha=ALPHA)[
-                "rate"
-            ]
+            request = prepared.spec
+            rate = estimate_effects(
+                design.match,
+                ["rate"],
+                method=request.comparison,
+                alpha=ALPHA,
+                standard_errors=request.standard_errors,
+                random_state=request.seed,
+            )["rate"]
             m = design.match.matched
             row.update(
                 estimate=rate.difference,
