@@ -171,14 +171,15 @@ def test_outcomes_wait_for_a_locked_design_and_every_look_is_logged(workbench_pr
     request_open.unlock()
     with pytest.raises(WorkbenchError):
         request_open.outcomes()
-    records = [r for r in read_audit_log() if r.get("request_id") == REQUEST_ID]
+    records_all = read_audit_log(directory=root / "outputs" / ".lab")
+    records = [r for r in records_all if r.get("request_id") == REQUEST_ID]
     events = [r["event"] for r in records]
     assert {"workbench_open", "design_lock", "outcome_look", "design_unlock"} <= set(events)
     lock = next(r for r in records if r["event"] == "design_lock")
     assert json.loads(lock["design"])["caliper"] == 0.2 and lock["balance_verdict"] in ("good", "reasonable")
     assert max(r.get("outcome_looks", 0) for r in records) == request_open.outcome_looks
-    assert verify_audit_log() == len(read_audit_log())
-    assert scan_outputs([root / "lab" / "audit.log"], request_open._prepared.upload_people) == []
+    assert verify_audit_log(directory=root / "outputs" / ".lab") == len(records_all)
+    assert scan_outputs([root / "outputs" / ".lab" / "audit.log"], request_open._prepared.upload_people) == []
 
 
 @pytest.mark.slow
@@ -186,8 +187,10 @@ def test_exploring_releases_nothing_and_records_no_differencing(workbench_projec
     root, _ = workbench_project
     request_open.lock()
     request_open.outcomes()
-    assert not (root / "outputs").exists() and not (root / "outputs" / REQUEST_ID).exists()
-    assert not registry_path(request_open.spec.organisation).exists()
+    assert not (root / "outputs" / REQUEST_ID).exists()
+    assert [p.name for p in (root / "outputs").iterdir()] == [".lab"]
+    registry = registry_path(root / "outputs" / ".lab")
+    assert not registry.exists() or REQUEST_ID not in registry.read_text()
 
 
 @pytest.mark.slow
@@ -267,7 +270,7 @@ def test_saved_settings_give_jdl_run_the_results_the_workbench_showed(workbench_
 def test_a_released_request_is_refused_once_its_upload_is_deleted(workbench_project):
     root, _ = workbench_project
     saved = root / "parameters" / "saved.yaml"
-    outcome = run_request(saved, outputs=root / "outputs", progress=False)  # deletes the upload
+    outcome = run_request(saved, outputs=root / "outputs", progress=False, replace=True)  # deletes the upload
     assert outcome.status == "released" and not (root / REQUEST_ID / "upload.csv").exists()
     with pytest.raises(WorkbenchError, match="released on .* upload deleted.*--keep-upload"):
         Request.open(saved)

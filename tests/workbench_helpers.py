@@ -38,6 +38,7 @@ def make_project(root: Path, request_id: str = REQUEST_ID) -> Path:
     spec = {
         "request_id": request_id,
         "organisation": "Workbench test trust",
+        "organisation_id": "workbench-test-trust",
         "intervention": {"name": "the test mentoring service", "description": "Mentoring on release."},
         "upload": f"../{request_id}/upload.csv",
         "setting": "custody",
@@ -51,10 +52,9 @@ def make_project(root: Path, request_id: str = REQUEST_ID) -> Path:
 
 
 def open_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
-    """Body of a module fixture: a project with its own lab and workspace folders set in the environment."""
+    """Body of a module fixture: a project (its lab will be ``outputs/.lab``) and its own workspace folder."""
     root = tmp_path_factory.mktemp("workbench")
     mp = pytest.MonkeyPatch()
-    mp.setenv("JDL_LAB_DIR", str(root / "lab"))
     mp.setenv("JDL_WORKSPACE_ROOT", str(root / "workspaces"))
     params = make_project(root)
     yield root, params

@@ -40,9 +40,16 @@ from jdl_lib.pipeline import (
     design_request,
     prepare_request,
 )
-from jdl_lib.privacy import RunWorkspace, append_audit_record, code_version, keyed_file_hash, lab_secret
+from jdl_lib.privacy import (
+    RunWorkspace,
+    append_audit_record,
+    code_version,
+    is_complete,
+    keyed_file_hash,
+    lab_secret,
+)
 from jdl_lib.privacy.audit import read_audit_log
-from jdl_lib.privacy.lab import keyed_hash
+from jdl_lib.privacy.lab import LAB_FOLDER, keyed_hash, open_lab
 from jdl_lib.spec import MatchingSpec, RequestSpec, load_spec, project_root
 from jdl_lib.store import NationalStore, Provenance
 from jdl_lib.workbench.speccurve import SpecificationCurve, design_grid, specification_curve
@@ -72,7 +79,12 @@ def design_hash(matching: MatchingSpec) -> str:
     return hashlib.sha256(json.dumps(design_record(matching), sort_keys=True).encode()).hexdigest()
 
 
-def _released_without_upload(params: Path) -> str | None:
+def default_outputs(params: Path) -> Path:
+    """The outputs folder ``jdl run`` uses for a project: ``outputs/`` beside its ``pyproject.toml``."""
+    return project_root(params.resolve().parent) / "outputs"
+
+
+def _released_without_upload(params: Path, outputs: Path) -> str | None:
     """If ``params`` names a request that was released and whose upload is gone, say so; else None."""
     try:
         raw = yaml.safe_load(params.read_text(encoding="utf-8"))
@@ -81,11 +93,14 @@ def _released_without_upload(params: Path) -> str | None:
         return None
     if upload.exists():
         return None
-    released = [r for r in read_audit_log() if r.get("request_id") == request_id and r.get("released")]
-    if not released:
+    lab = outputs / LAB_FOLDER
+    log_ = read_audit_log(directory=lab) if lab.is_dir() else []
+    released = [r for r in log_ if r.get("request_id") == request_id and r.get("released")]
+    if not released and not is_complete(outputs / request_id):
         return None
+    when = f" on {str(released[-1].get('finished', ''))[:10]}" if released else ""
     return (
-        f"request '{request_id}' was released on {str(released[-1].get('finished', ''))[:10]} and its "
+        f"request '{request_id}' was released{when} and its "
         "upload deleted, as the lab promises the organisation, so it cannot be reopened. To keep a request "
         "open after its report, run it with `jdl run --keep-upload`; otherwise ask the organisation to "
         "submit its file again."
@@ -100,9 +115,15 @@ class Request:
     """
 
     def __init__(
-        self, spec: RequestSpec, prepared: PreparedRequest, provenance: Provenance, workspace: RunWorkspace
+        self,
+        spec: RequestSpec,
+        prepared: PreparedRequest,
+        provenance: Provenance,
+        workspace: RunWorkspace,
+        lab: Path,
     ) -> None:
         self.spec = spec
+        self._lab = lab
         self._prepared = prepared
         self._provenance = provenance
         self._workspace = workspace
@@ -115,7 +136,12 @@ class Request:
     # --- life cycle ------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, params: str | os.PathLike[str], root: str | os.PathLike[str] | None = None) -> Request:
+    def open(
+        cls,
+        params: str | os.PathLike[str],
+        root: str | os.PathLike[str] | None = None,
+        outputs: str | os.PathLike[str] | None = None,
+    ) -> Request:
         """Read the parameter file and prepare the request once (intake, linkage, index events, pool).
 
         Parameters
@@ -124,6 +150,9 @@ class Request:
             The request's parameter file, as ``jdl run`` takes it.
         root : path, optional
             Folder every path in the file must stay inside (default: the project holding the file).
+        outputs : path, optional
+            The outputs folder whose lab (audit log, differencing registry) ``jdl run`` uses for this
+            request (default: ``outputs/`` of the project holding the file). Only the audit log is written.
 
         Raises
         ------
@@ -133,13 +162,15 @@ class Request:
             As ``jdl run`` would raise them for this file.
         """
         params = Path(params)
+        outputs = Path(outputs) if outputs is not None else default_outputs(params)
         try:
             spec = load_spec(params, root)
         except SpecError:
-            closed = _released_without_upload(params.resolve())
+            closed = _released_without_upload(params.resolve(), outputs)
             if closed:
                 raise WorkbenchError(closed) from None
             raise
+        lab = open_lab(outputs)
         workspace = RunWorkspace(spec.request_id).__enter__()
         try:
             with NationalStore.open(spec.store) as store:
@@ -149,12 +180,12 @@ class Request:
         except BaseException:
             workspace.__exit__(None, None, None)
             raise
-        request = cls(spec, prepared, provenance, workspace)
+        request = cls(spec, prepared, provenance, workspace, lab)
         request._audit(
             "workbench_open",
             {
                 "spec_hash": hashlib.sha256(params.read_bytes()).hexdigest(),
-                "upload_hash": keyed_file_hash(lab_secret(), spec.upload),
+                "upload_hash": keyed_file_hash(lab_secret(lab), spec.upload),
                 "data_version": provenance.content_hash,
                 "counts": {s.key: s.count for s in prepared.attrition.stages},
                 "swept": len(workspace.swept),
@@ -192,11 +223,12 @@ class Request:
             event,
             {
                 "request_id": self.spec.request_id,
-                "organisation": keyed_hash(lab_secret(), self.spec.organisation),
+                "organisation": keyed_hash(lab_secret(self._lab), "org:" + self.spec.organisation_id),
                 "code_version": code_version(),
                 "started": datetime.now(UTC).isoformat(timespec="seconds"),
                 **fields,
             },
+            directory=self._lab,
             upload_people=None if self.closed else self._prepared.upload_people,
         )
 
