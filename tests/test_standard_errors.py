@@ -33,7 +33,7 @@ import pytest
 from jdl_lib.errors import MatchingError
 from jdl_lib.matching import NearestNeighborMatcher, RadiusMatcher
 from jdl_lib.outcomes import MEASURE_COLUMNS, estimate_effects, regression_adjusted_effect
-from jdl_lib.standard_errors import fit_effect, matched_sets, resolve_se_method
+from jdl_lib.standard_errors import SE_METHODS, fit_effect, matched_sets, resolve_se_method
 
 LALONDE = Path(__file__).resolve().parents[2] / "shared" / "peers" / "lalonde"
 if not LALONDE.exists():
@@ -184,3 +184,19 @@ def test_fit_effect_hc3_equals_statsmodels_formula():
 
 def test_measure_columns_unchanged():
     assert MEASURE_COLUMNS["rate"] == "reoffended_1y"
+
+
+def test_method_annex_names_the_standard_errors_and_caliper_sd():
+    from jdl_lib.report.example import example_results
+    from jdl_lib.report.tables import annex_table
+
+    results = example_results()
+    results["settings"]["matching"]["caliper_sd"] = "all"
+    results["settings"]["standard_errors"] = {
+        "requested": "auto",
+        "used": "two_way",
+        "description": SE_METHODS["two_way"],
+    }
+    annex = dict(annex_table(results).to_numpy())
+    assert annex["Standard errors"] == SE_METHODS["two_way"]
+    assert "SD over all units (MatchIt std.caliper)" in annex["Matching"]

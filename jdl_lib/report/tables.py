@@ -160,8 +160,14 @@ def checks_table(results: dict[str, Any]) -> pd.DataFrame:
 def annex_table(results: dict[str, Any]) -> pd.DataFrame:
     """Method annex: data source and version, matching specification, software versions, run id."""
     m, s, run, store = results["settings"]["matching"], results["settings"], results["run"], results["store"]
+    sd_rule = {
+        "pooled": "SD pooled over treated and controls (Austin 2011)",
+        "all": "SD over all units (MatchIt std.caliper)",
+    }[m.get("caliper_sd", "pooled")]
     caliper = (
-        f"{m['caliper']} SD of the logit of the propensity score" if m["std_caliper"] else str(m["caliper"])
+        f"{m['caliper']} SD of the logit of the propensity score, {sd_rule}"
+        if m["std_caliper"]
+        else str(m["caliper"])
     )
     items = {
         "Request": results["request"]["request_id"],
@@ -182,6 +188,7 @@ def annex_table(results: dict[str, Any]) -> pd.DataFrame:
         "Balance statistic": f"standardised mean difference ({results['balance']['sd_convention']}); "
         f"threshold {results['balance']['threshold']}",
         "Comparison method": s["comparison"].replace("_", " "),
+        "Standard errors": s.get("standard_errors", {}).get("description", "cluster-robust by matched set"),
         "Significance level": str(s["alpha"]),
         "Disclosure control": f"at least {s['disclosure']['min_group']} people; cells below "
         f"{s['disclosure']['cell_threshold']} suppressed",
