@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh machine with Python 3.11:
 #   make demo   build the synthetic national store and run the sample request
 #   make test   run the whole test suite
+#   make publish  a handful of demo requests of different service types, then the published site (site/)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -8,7 +9,7 @@ STAMP := $(VENV)/.installed
 
 STORE := data/national.duckdb
 
-.PHONY: demo test install lint clean
+.PHONY: demo test install lint clean publish
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,11 +31,41 @@ demo: $(STORE)
 	$(BIN)/jdl run parameters/demo.yaml
 	@echo "Answer key and true effect of the demo cohort: outputs/demo-cohort/truth.json"
 
-test: $(STAMP)
+# The demo requests of `make publish` (parameters/sector/): request id, setting, planted effect, cohort seed.
+# Six mentoring services (enough for sector context: each report sees five others), two employment, one
+# education; small cohorts of 300 people drawn from the synthetic store.
+SECTOR := north-mentoring:custody:-0.08:21 harbour-mentoring:custody:-0.05:22 oak-mentoring:community:-0.03:23 \
+	riverside-mentoring:community:-0.06:24 bridge-mentoring:custody:0.00:25 lantern-mentoring:custody:-0.04:26 \
+	workwise-employment:custody:-0.03:27 ladder-employment:community:0.01:28 learning-education:custody:-0.02:29
+
+# Runs (or re-runs, with --replace) every sector request, then `jdl publish site`; re-running the mentoring
+# requests after the first pass gives each one its sector context (the others are then published).
+publish: $(STORE)
+	@for entry in $(SECTOR); do \
+		set -- $$(echo $$entry | tr ':' ' '); \
+		$(BIN)/jdl synth-cohort --store $(STORE) --n 300 --setting $$2 --from 2005-01-01 --to 2010-12-31 \
+			--effect $$3 --selection higher_risk --seed $$4 --out outputs/sector-cohorts/$$1 >/dev/null || exit 1; \
+		$(BIN)/jdl run parameters/sector/$$1.yaml --replace --keep-upload || exit 1; \
+	done
+	@for entry in $(SECTOR); do \
+		case $$entry in *-mentoring:*) $(BIN)/jdl run parameters/sector/$${entry%%:*}.yaml --replace --keep-upload \
+			|| exit 1;; esac; \
+	done
+	$(BIN)/jdl publish site --outputs outputs \
+		$(foreach r,$(SECTOR),--scan-upload outputs/sector-cohorts/$(firstword $(subst :, ,$(r)))/upload.csv)
+
+# Node runs the published site's power calculator in the tests (tests/test_publish_power_js.py).
+NODE_STAMP := $(VENV)/.node
+
+$(NODE_STAMP): | $(STAMP)
+	command -v node >/dev/null || (apt-get update -qq && apt-get install -y -qq nodejs >/dev/null)
+	touch $(NODE_STAMP)
+
+test: $(STAMP) $(NODE_STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check jdl_lib tests bench
 
 clean:
-	rm -rf $(VENV) outputs/* data/*.duckdb data/*.parquet
+	rm -rf $(VENV) outputs/* data/*.duckdb data/*.parquet site
