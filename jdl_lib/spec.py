@@ -22,6 +22,7 @@ from jdl_lib.matching.design import DEFAULT_COVARIATES
 from jdl_lib.privacy.differencing import MAX_MIN_DIFFERENCE
 from jdl_lib.privacy.disclosure import DEFAULT_THRESHOLD, MINIMUM_GROUP
 from jdl_lib.standard_errors import SE_METHODS
+from jdl_lib.subgroups import VARIABLES as SUBGROUP_VARIABLES
 from jdl_lib.template import SETTINGS
 
 #: Largest parameter file read, in bytes; a request file is a few hundred bytes.
@@ -66,6 +67,9 @@ SERVICE_TYPES = (
     "arts",
     "other",
 )
+#: Subgroups a request may pre-specify (jdl_lib.subgroups): national characteristics, and the optional
+#: columns of the upload (completed, delivery method, site, sessions attended).
+SUBGROUPS = tuple(SUBGROUP_VARIABLES)
 #: Longest public summary: one or two sentences shown in the published index.
 MAX_SUMMARY = 300
 #: Largest cell threshold a request may set: the differencing guard must refuse groups closer than this.
@@ -139,6 +143,7 @@ class RequestSpec:
     standard_errors: str = "auto"
     seed: int = 2013
     disclosure: DisclosureSpec = field(default_factory=DisclosureSpec)
+    subgroups: tuple[str, ...] = ()
     source: Path | None = None
 
 
@@ -304,6 +309,7 @@ _TOP = (
     "standard_errors",
     "seed",
     "disclosure",
+    "subgroups",
 )
 _MATCHING = ("method", "ratio", "caliper", "std_caliper", "caliper_sd", "replace", "exact", "covariates")
 
@@ -427,6 +433,8 @@ def load_spec(path: str | Path, root: str | Path | None = None) -> RequestSpec:
         else "auto"
     )
     seed = check.number(top["seed"], "seed", int, 0, 2**32 - 1) if "seed" in top else 2013
+    # Pre-specified subgroups (jdl_lib.subgroups): named before any outcome is seen, never added after.
+    subgroups = check.names(top["subgroups"], "subgroups", SUBGROUPS, True) if "subgroups" in top else ()
 
     disclosure = DisclosureSpec()
     if "disclosure" in top:
@@ -457,5 +465,6 @@ def load_spec(path: str | Path, root: str | Path | None = None) -> RequestSpec:
         standard_errors=standard_errors,
         seed=seed,
         disclosure=disclosure,
+        subgroups=subgroups,
         source=path,
     )

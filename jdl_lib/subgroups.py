@@ -402,3 +402,51 @@ def add_subgroup_columns(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFr
     """``frame`` with a column per national subgroup variable, for exact matching within subgroups."""
     extra = {exact_column(n): subgroup_column(frame, n).to_numpy() for n in names if VARIABLES[n].national}
     return frame.assign(**extra) if extra else frame
+
+
+def _num(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None
+
+
+def subgroups_results(analysis: SubgroupAnalysis, cell_threshold: int) -> dict:
+    """The subgroup analysis as results.json holds it: aggregates only, small counts suppressed.
+
+    A withheld level keeps its reason and, when it holds at least ``cell_threshold`` people, its size;
+    smaller sizes are ``None`` (shown as suppressed).
+    """
+    variables = []
+    for v in analysis.variables:
+        levels = []
+        for lv in v.levels:
+            shown = lv.reported
+            levels.append(
+                {
+                    "level": str(lv.level),
+                    "reported": shown,
+                    "reason": lv.reason,
+                    "n_treated": lv.n_treated if (shown or lv.n_treated >= cell_threshold) else None,
+                    "n_control": lv.n_control if shown else None,
+                    "treated_value": _num(lv.treated_value) if shown else None,
+                    "control_value": _num(lv.control_value) if shown else None,
+                    "difference": _num(lv.difference) if shown else None,
+                    "ci_low": _num(lv.ci_low) if shown else None,
+                    "ci_high": _num(lv.ci_high) if shown else None,
+                    "p_value": _num(lv.p_value) if shown else None,
+                    "p_holm": _num(lv.p_holm) if shown else None,
+                }
+            )
+        variables.append(
+            {
+                "variable": v.variable,
+                "label": v.label,
+                "descriptive": v.descriptive,
+                "matched_within": v.matched_within,
+                "n_fallback": v.n_fallback,
+                "levels": levels,
+                "q_statistic": _num(v.q_statistic),
+                "q_df": v.q_df,
+                "p_difference": _num(v.p_difference),
+                "p_difference_holm": _num(v.p_difference_holm),
+            }
+        )
+    return {"measure": analysis.measure, "variables": variables, "multiplicity": analysis.holm_note}

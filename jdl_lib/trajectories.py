@@ -131,3 +131,28 @@ def offence_trajectory(
             )
         )
     return tuple(out)
+
+
+def trajectory_results(years: tuple[TrajectoryYear, ...]) -> dict:
+    """The trajectory as results.json holds it (aggregates of the whole matched groups only)."""
+
+    def num(x: float) -> float | None:
+        return float(x) if np.isfinite(x) else None
+
+    return {
+        "unit": "proven offences per 100 people",
+        "years": [
+            {
+                "year": t.year,
+                "n_treated": t.n_treated,
+                "n_control": t.n_control,
+                "treated_per_100": num(t.treated_per_100),
+                "control_per_100": num(t.control_per_100),
+                "difference_per_100": num(t.difference_per_100),
+                "ci_low_per_100": num(t.ci_low_per_100),
+                "ci_high_per_100": num(t.ci_high_per_100),
+                "p_value": num(t.p_value),
+            }
+            for t in years
+        ],
+    }

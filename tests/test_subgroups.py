@@ -111,7 +111,7 @@ def test_planted_difference_by_gender_is_found(custody_pool):
         subgroups=("gender", "age_band"),
         window=WINDOW,
     )
-    truth = out["truth"]["true_effect_by"]["gender"]
+    truth = out["truth"]["subgroup_truth"]["gender"]
     v, lv = _levels(out["subgroups"], "gender")
     women, men = lv["Women"], lv["Men"]
     assert women.reported and men.reported
@@ -154,3 +154,42 @@ def test_trajectory_years_before_coincide_and_year_one_is_the_frequency_effect(c
     freq = out["overall"]["frequency"]
     assert traj[1].difference_per_100 == pytest.approx(100 * freq.difference, abs=1e-6)
     assert traj[1].ci_high_per_100 < 0  # the planted fall shows in the first year after
+
+
+# --- the upload's programme columns ---------------------------------------------------------------------
+
+
+def test_shipped_template_is_what_the_code_writes(tmp_path):
+    from pathlib import Path
+
+    import openpyxl
+
+    from jdl_lib.template import write_template
+
+    csv, xlsx = write_template(tmp_path)
+    shipped = Path(__file__).resolve().parents[1] / "templates"
+    assert (shipped / csv.name).read_text() == csv.read_text()
+    for sheet in ("Upload", "Guidance"):
+        got = list(openpyxl.load_workbook(shipped / xlsx.name)[sheet].values)
+        assert got == list(openpyxl.load_workbook(xlsx)[sheet].values)
+
+
+def test_programme_columns_are_read_and_bad_values_cleared_not_dropped(tmp_path):
+    from intake_helpers import as_template, clean_cohort
+
+    from jdl_lib.intake import check_upload
+
+    frame = as_template(clean_cohort(4))
+    frame["Completed the programme"] = ["Yes", "no", "maybe", ""]
+    frame["Sessions attended"] = ["12", "3.5", "-1", ""]
+    frame["Site"] = ["HMP Leeds", "=HYPERLINK(1)", "x" * 80, ""]
+    path = tmp_path / "u.csv"
+    frame.to_csv(path, index=False)
+    result = check_upload(path)
+    people = result.people.set_index("upload_row")
+    assert len(people) == 4  # optional columns never drop a person
+    assert people["completed"].tolist()[:2] == [True, False] and pd.isna(people["completed"].iloc[2])
+    assert people["sessions_attended"].iloc[0] == 12 and people["sessions_attended"].iloc[1:].isna().all()
+    assert people["site"].iloc[0] == "HMP Leeds" and people["site"].iloc[1:].isna().all()
+    flagged = {(p.row, p.column) for p in result.problems if p.severity == "warning"}
+    assert {(4, "completed"), (3, "sessions_attended"), (4, "sessions_attended"), (3, "site"), (4, "site")} <= flagged

@@ -80,6 +80,17 @@ _SETTING_CODES = {
     "non custodial": "community",
     "probation": "community",
 }
+_COMPLETED_CODES = {
+    "yes": True, "y": True, "true": True, "1": True, "completed": True, "complete": True,
+    "no": False, "n": False, "false": False, "0": False, "did not complete": False, "not completed": False,
+    "dropped out": False, "incomplete": False,
+}
+#: Most sessions a person is taken to have attended; a larger count is a typing error.
+MAX_SESSIONS = 1000
+#: Longest delivery method or site name kept (a category, not free text).
+MAX_CATEGORY_LENGTH = 60
+_CATEGORY = r"[^\W_][\w &'’./()-]*"
+
 _FIX = {
     "missing": "fill in this field; it is required on every row",
     "not_a_name": "write the name in letters (it must start with a letter)",
@@ -101,6 +112,10 @@ _FIX = {
     "malformed_prison_number": "write the prison number as a letter, 4 digits and 2 letters, e.g. A1234BC",
     "formula_like": "remove the leading =, +, -, @, tab or line break; cells are never evaluated",
     "duplicate": "remove the repeated row, or correct it if it is a different person",
+    "unknown_completed": "write yes or no, or leave it blank",
+    "bad_sessions": f"write a whole number of sessions from 0 to {MAX_SESSIONS}, or leave it blank",
+    "bad_category": f"write a short name (up to {MAX_CATEGORY_LENGTH} letters, digits and spaces), or leave "
+    "it blank",
 }
 _SHORT = {
     "missing": "empty",
@@ -136,6 +151,9 @@ _WHAT = {
     "malformed_prison_number": "is not in the prison number format; it was cleared",
     "formula_like": "starts with a character a spreadsheet treats as a formula; it is kept as inert text",
     "duplicate": "repeats a person already in the upload",
+    "unknown_completed": "is not yes or no; it was cleared (the person is still analysed)",
+    "bad_sessions": "is not a whole number of sessions; it was cleared (the person is still analysed)",
+    "bad_category": "is not a short category name; it was cleared (the person is still analysed)",
 }
 
 
@@ -361,6 +379,7 @@ def check_upload(
         found, row[(prison_text != "") & prison.isna()], "prison_number", "malformed_prison_number", "warning"
     )
 
+    programme = _programme_columns(found, row, value)
     people = pd.DataFrame(
         {
             "upload_row": row,
@@ -373,6 +392,7 @@ def check_upload(
             "intervention_start": start,
             "intervention_end": end,
             "setting": codes["setting"],
+            **programme,
         }
     )
     issues = (
@@ -432,6 +452,32 @@ def check_upload(
         sum(p.severity == "warning" for p in problems),
     )
     return result
+
+
+def _programme_columns(found: list[pd.DataFrame], row: pd.Series, value: dict[str, pd.Series]) -> dict:
+    """Read the optional programme columns; a value that cannot be read is cleared with a warning.
+
+    They are never required and never cost a person their place in the analysis: they only decide which
+    pre-specified subgroup a person falls in.
+    """
+    completed_key = value["completed"].str.lower().str.replace(r"[^a-z0-9]+", " ", regex=True).str.strip()
+    completed = completed_key.map(_COMPLETED_CODES)
+    _collect(found, row[(value["completed"] != "") & completed.isna()], "completed", "unknown_completed", "warning")
+    sessions = pd.to_numeric(value["sessions_attended"].where(value["sessions_attended"] != ""), errors="coerce")
+    bad = (value["sessions_attended"] != "") & (
+        sessions.isna() | (sessions < 0) | (sessions > MAX_SESSIONS) | (sessions % 1 != 0)
+    )
+    _collect(found, row[bad], "sessions_attended", "bad_sessions", "warning")
+    out = {
+        "completed": completed.astype("boolean"),
+        "sessions_attended": sessions.where(~bad).astype("Int64"),
+    }
+    for col in ("delivery_method", "site"):
+        v = value[col].str.replace(r"\s+", " ", regex=True)
+        ok = v.str.fullmatch(_CATEGORY) & (v.str.len() <= MAX_CATEGORY_LENGTH)
+        _collect(found, row[(v != "") & ~ok], col, "bad_category", "warning")
+        out[col] = v.where(ok & (v != ""))
+    return out
 
 
 def _or_none(values: pd.Series, keep: pd.Series) -> pd.Series:

@@ -236,6 +236,66 @@ SCHEMA: dict[str, Any] = _obj(
     },
     {
         "index_years": _obj({"first": _INT, "last": _INT}),
+        "subgroups": _obj(
+            {
+                "measure": _STR,
+                "multiplicity": _STR,
+                "variables": _array(
+                    _obj(
+                        {
+                            "variable": _STR,
+                            "label": _STR,
+                            "descriptive": _BOOL,
+                            "matched_within": _BOOL,
+                            "n_fallback": _INT,
+                            "q_statistic": _NNUM,
+                            "q_df": _INT,
+                            "p_difference": _NPROP,
+                            "p_difference_holm": _NPROP,
+                            "levels": _array(
+                                _obj(
+                                    {
+                                        "level": _STR,
+                                        "reported": _BOOL,
+                                        "reason": _STR,
+                                        "n_treated": _NINT,
+                                        "n_control": _NINT,
+                                        "treated_value": _NNUM,
+                                        "control_value": _NNUM,
+                                        "difference": _NNUM,
+                                        "ci_low": _NNUM,
+                                        "ci_high": _NNUM,
+                                        "p_value": _NPROP,
+                                        "p_holm": _NPROP,
+                                    }
+                                )
+                            ),
+                        }
+                    )
+                ),
+            }
+        ),
+        "trajectory": _obj(
+            {
+                "unit": _STR,
+                "years": _array(
+                    _obj(
+                        {
+                            "year": {"type": "integer"},
+                            "n_treated": _INT,
+                            "n_control": _INT,
+                            "treated_per_100": _NNUM,
+                            "control_per_100": _NNUM,
+                            "difference_per_100": _NNUM,
+                            "ci_low_per_100": _NNUM,
+                            "ci_high_per_100": _NNUM,
+                            "p_value": _NPROP,
+                        }
+                    ),
+                    1,
+                ),
+            }
+        ),
         "sector_context": _obj(
             {
                 "service_type": {"enum": list(SERVICE_TYPES)},

@@ -30,7 +30,7 @@ import pandas as pd
 from jdl_lib.synth.names import draw_names
 from jdl_lib.synth.national import TRUTH_COLUMN, truth_path
 from jdl_lib.synth.noise import NoiseConfig, apply_noise, typo
-from jdl_lib.template import SETTINGS, UPLOAD_COLUMNS
+from jdl_lib.template import PROGRAMME_COLUMNS, SETTINGS, UPLOAD_COLUMNS
 
 logger = logging.getLogger(__name__)
 #: Spreadsheet row of the first person (the heading is row 1), the numbering intake reports problems in.
@@ -79,6 +79,31 @@ def _true_effects(pool: pd.DataFrame, s: np.ndarray, p: np.ndarray, p_t: np.ndar
         "days_to_first_reoffence": 0.0,
         "first_reoffence_custody": 0.0,
     }
+
+
+#: Sites and delivery methods of the synthetic programme (the optional upload columns).
+PROGRAMME_SITES = ("North", "Midlands", "South", "Wales")
+PROGRAMME_DELIVERY = ("one-to-one", "group")
+
+
+def programme_attributes(n: int, seed: int) -> pd.DataFrame:
+    """What the organisation records of each person's participation, drawn at random (not from risk).
+
+    Completed the programme (70%), sessions attended (more among completers), delivery method and site.
+    Drawn from a stream of its own so that adding them changes no other draw of a cohort; drawn for every
+    candidate event, so ``effect_by`` can plant an effect that depends on them (e.g. on completion).
+    """
+    rng = np.random.default_rng([seed, 0x5E55])
+    completed = rng.random(n) < 0.7
+    sessions = np.where(completed, 8 + rng.poisson(4, n), rng.poisson(3, n))
+    return pd.DataFrame(
+        {
+            "completed": completed,
+            "sessions_attended": sessions.astype(np.int64),
+            "delivery_method": rng.choice(PROGRAMME_DELIVERY, n, p=[0.6, 0.4]),
+            "site": rng.choice(PROGRAMME_SITES, n),
+        }
+    )
 
 
 def _effect_modification(
@@ -260,7 +285,7 @@ def make_cohort(
     effect_by
         Further changes by characteristic, added to ``effect_rate``: ``{column: {level: change}}`` over
         columns of the candidate pool, e.g. ``{"gender": {"F": -0.10}}`` with ``effect_rate=0`` plants
-        a 10-point fall for women and none for men. ``truth["true_effect_by"]`` gives each level's
+        a 10-point fall for women and none for men. ``truth["subgroup_truth"]`` gives each level's
         true rate effect.
     noise
         Data-entry noise rates (defaults: :class:`NoiseConfig`; named levels:
@@ -299,6 +324,7 @@ def make_cohort(
         if TRUTH_COLUMN not in pool:
             pool = pool.merge(pd.read_parquet(truth_file), on="disposal_id", how="left")
         pool = pool.reset_index(drop=True)
+        pool = pool.join(programme_attributes(len(pool), seed))
         p = pool[TRUTH_COLUMN].to_numpy(float)
         p_t = np.clip(p + effect_rate + _effect_modification(pool, effect_by), 0.0, 1.0)
         s = _selection_weight(pool.ogrs_score.to_numpy(float), selection, selection_strength)
@@ -320,9 +346,10 @@ def make_cohort(
             ).df()
         finally:
             store.connection.unregister("__cohort_people")
-    real = events[["person_id", "disposal_id", "index_date", "intervention_start", "intervention_end"]].merge(
-        identity, on="person_id", how="left"
-    )
+    real = events[
+        ["person_id", "disposal_id", "index_date", "intervention_start", "intervention_end", *PROGRAMME_COLUMNS]
+    ].merge(identity, on="person_id", how="left")
+    real["completed"] = np.where(real["completed"].astype(bool), "yes", "no")
     real, noise_applied = apply_noise(rng, real, aliases, noise)
     real["noise"] = noise_applied.to_numpy()
     rows = pd.concat([real, _fabricated(rng, n_fake, index_from, index_to)], ignore_index=True)
@@ -351,6 +378,7 @@ def make_cohort(
     )
     rows["setting"] = setting
     upload = rows[list(UPLOAD_COLUMNS)].copy()
+    upload["sessions_attended"] = upload["sessions_attended"].astype("Int64")  # whole numbers, blanks
     iso = _format_dates(rng, upload, noise.iso_dates)
     rows.loc[iso.to_numpy(), "noise"] = [f"{k};iso_dates" if k else "iso_dates" for k in rows.noise[iso]]
     answer_key = rows.assign(upload_row=np.arange(FIRST_DATA_ROW, len(rows) + FIRST_DATA_ROW))[
@@ -376,7 +404,7 @@ def make_cohort(
         "planted_effect_rate": effect_rate,
         "planted_effect_by": {c: dict(v) for c, v in (effect_by or {}).items()},
         "true_effect": effects,
-        "true_effect_by": {
+        "subgroup_truth": {
             column: {
                 str(level): float(np.sum((s * (p_t - p))[at]) / s[at].sum())
                 for level in pd.unique(pool[column])

@@ -105,7 +105,7 @@ def recover_subgroups(
 ) -> dict[str, Any]:
     """Draw one cohort whose effect differs by subgroup, analyse the subgroups as ``jdl run`` does.
 
-    Returns the :class:`~jdl_lib.subgroups.SubgroupAnalysis`, the truth of the cohort (``true_effect_by``)
+    Returns the :class:`~jdl_lib.subgroups.SubgroupAnalysis`, the truth of the cohort (``subgroup_truth``)
     and the matched sample's offence trajectory, for the subgroup truth test and bench.
     """
     from dataclasses import replace
