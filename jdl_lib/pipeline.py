@@ -58,7 +58,10 @@ from jdl_lib.report.results import SCHEMA_VERSION, validate_results, write_resul
 from jdl_lib.spec import MatchingSpec, RequestSpec, load_spec
 from jdl_lib.standard_errors import SE_METHODS, resolve_se_method
 from jdl_lib.store import NationalStore
+from jdl_lib.subgroups import SubgroupAnalysis, add_subgroup_columns, analyse_subgroups, subgroups_results
 from jdl_lib.synthesis.context import sector_context
+from jdl_lib.template import PROGRAMME_COLUMNS
+from jdl_lib.trajectories import offence_trajectory, trajectory_results
 
 log = logging.getLogger(__name__)
 
@@ -230,7 +233,11 @@ def prepare_request(
         f"Index event in {spec.setting}",
         {"the intervention was in another setting": len(events.events) - len(in_setting)},
     )
-    treated = index_event_features(store, disposal_ids=in_setting["disposal_id"].tolist())
+    treated = with_programme_columns(
+        index_event_features(store, disposal_ids=in_setting["disposal_id"].tolist()),
+        in_setting,
+        intake.people,
+    )
     check_minimum_group(len(treated), spec.disclosure.min_group, stage="people with an eligible index event")
     step(STAGES[2])
 
@@ -242,6 +249,20 @@ def prepare_request(
         exclude_person_ids=pd.concat([linkage.links["person_id"], linkage.duplicates["person_id"]]).tolist(),
     )
     return PreparedRequest(spec, Path(upload_path), intake.people, linkage, attrition, treated, pool)
+
+
+def with_programme_columns(treated: pd.DataFrame, events: pd.DataFrame, people: pd.DataFrame) -> pd.DataFrame:
+    """The treated index events with the upload's optional programme columns (completed, sessions...).
+
+    They travel on treated rows only (controls have none) and define the organisation's own subgroups.
+    """
+    programme = (
+        events[["disposal_id", "upload_row"]]
+        .drop_duplicates("disposal_id")
+        .merge(people[["upload_row", *PROGRAMME_COLUMNS]], on="upload_row", how="left")
+        .drop(columns="upload_row")
+    )
+    return treated.merge(programme, on="disposal_id", how="left", validate="one_to_one")
 
 
 def design_request(
@@ -297,8 +318,41 @@ def _index_years(match: MatchResult) -> dict[str, int]:
     return {"first": int(years.min()), "last": int(years.max())}
 
 
+def subgroup_analysis(prepared: PreparedRequest, design: Design) -> SubgroupAnalysis:
+    """The request's pre-specified subgroups, each national one matched within itself (exact on it)."""
+    spec = prepared.spec
+    names = spec.subgroups
+    treated = add_subgroup_columns(prepared.treated, names)
+    pool = add_subgroup_columns(prepared.pool, names)
+
+    # The main design's scores, aligned with the matching frame (rows the matcher excluded stay unused).
+    score = design.match.scores["propensity"].reindex(design.frame.index).to_numpy()
+
+    def rematch(column: str) -> tuple[pd.DataFrame, MatchResult]:
+        within = replace(design.matching, exact=(*design.matching.exact, column))
+        return match_cohort(treated, pool, within, spec.seed, score)
+
+    return analyse_subgroups(
+        names,
+        design.frame,
+        design.match,
+        rematch,
+        measure="rate",
+        method=spec.comparison,
+        alpha=ALPHA,
+        min_group=spec.disclosure.min_group,
+        standard_errors=spec.standard_errors,
+        random_state=spec.seed,
+    )
+
+
 def analyse_design(prepared: PreparedRequest, design: Design, store_provenance: Any) -> Analysis:
-    """Estimate the outcomes of a design and assemble the request's results (aggregates only)."""
+    """Estimate the outcomes of a design and assemble the request's results (aggregates only).
+
+    Besides the headline measures: the offence trajectory over the years around the index date (the
+    store is opened read-only again for it, so an analyst's workbench that closed it can call this), and
+    the pre-specified subgroups, if any.
+    """
     spec = prepared.spec
     m = design.matching
     match = design.match
@@ -321,6 +375,20 @@ def analyse_design(prepared: PreparedRequest, design: Design, store_provenance: 
         *alternative_design_effects(design.frame, match, m.covariates, alpha=ALPHA, random_state=spec.seed),
     ]
     se_used = resolve_se_method(match, spec.standard_errors)
+    with NationalStore.open(spec.store) as store:
+        trajectory = offence_trajectory(
+            store,
+            match,
+            method=spec.comparison,
+            alpha=ALPHA,
+            standard_errors=spec.standard_errors,
+            random_state=spec.seed,
+        )
+    extra: dict[str, Any] = {"trajectory": trajectory_results(trajectory)}
+    if spec.subgroups:
+        extra["subgroups"] = subgroups_results(
+            subgroup_analysis(prepared, design), spec.disclosure.cell_threshold
+        )
 
     prov = store_provenance
     threshold = spec.disclosure.cell_threshold
@@ -387,6 +455,7 @@ def analyse_design(prepared: PreparedRequest, design: Design, store_provenance: 
         "balance": sections["balance"],
         "overlap": sections["overlap"],
         "index_years": _index_years(match),
+        **extra,
         "outcomes": assemble.outcome_rows(effects, spec.outcomes),
         "robustness": assemble.robustness_rows(robust),
         "sensitivity": assemble.sensitivity_section(rate, match),

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -224,9 +226,7 @@ def _variable(
     pairs: pd.DataFrame,
     n_fallback: int,
     *,
-    measure: str,
-    method: str,
-    alpha: float,
+    estimate: Callable[[MatchResult], Any],
     min_group: int,
 ) -> VariableResult:
     """Estimate every level of one variable from the links of the main design's treated people."""
@@ -242,7 +242,7 @@ def _variable(
             results.append(LevelResult(var.name, level, len(members), 0, reported=False, reason=reason))
             continue
         sub = sample_from_pairs(frame, match, pairs[pairs["treated"].isin(members)])
-        e = estimate_effects(sub, [measure], method=method, alpha=alpha)[measure]
+        e = estimate(sub).estimates[0]
         results.append(
             LevelResult(
                 var.name,
@@ -325,6 +325,8 @@ def analyse_subgroups(
     method: str = "cluster_robust",
     alpha: float = 0.05,
     min_group: int = 60,
+    standard_errors: str = "auto",
+    random_state: int | None = None,
 ) -> SubgroupAnalysis:
     """Estimate the pre-specified subgroups of a request.
 
@@ -339,7 +341,7 @@ def analyse_subgroups(
         ``rematch(column)`` matches the cohort again with ``column`` added to the exact strata and
         returns ``(frame, match)``; the column (:func:`exact_column`) is added to treated and pool rows
         by :func:`add_subgroup_columns`.
-    measure, method, alpha
+    measure, method, alpha, standard_errors, random_state
         The headline measure and inference, as the main result uses them.
     min_group
         The request's minimum group (at least 60).
@@ -348,6 +350,14 @@ def analyse_subgroups(
     if unknown:
         raise SpecError("; ".join(unknown))
     out = []
+    estimate = partial(
+        estimate_effects,
+        measures=[measure],
+        method=method,
+        alpha=alpha,
+        standard_errors=standard_errors,
+        random_state=random_state,
+    )
     for name in names:
         var = VARIABLES[name]
         pairs, n_fallback = match.pairs, 0
@@ -363,9 +373,7 @@ def analyse_subgroups(
                 match,
                 pairs,
                 n_fallback,
-                measure=measure,
-                method=method,
-                alpha=alpha,
+                estimate=estimate,
                 min_group=min_group,
             )
         )

@@ -14,7 +14,7 @@ cover it: before the store's coverage start, or after its coverage end, waiting 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -102,7 +102,13 @@ class TrajectoryYear:
 
 
 def offence_trajectory(
-    store: NationalStore, match: MatchResult, *, method: str = "cluster_robust", alpha: float = 0.05
+    store: NationalStore,
+    match: MatchResult,
+    *,
+    method: str = "cluster_robust",
+    alpha: float = 0.05,
+    standard_errors: str = "auto",
+    random_state: int | None = None,
 ) -> tuple[TrajectoryYear, ...]:
     """Offences per 100 people by year around the index date, treated against weighted matched controls.
 
@@ -112,8 +118,19 @@ def offence_trajectory(
     counts = yearly_offences(store, match.matched)
     frame = match.matched.merge(counts, on="disposal_id", how="left", validate="many_to_one")
     frame.index = match.matched.index
+    # The same matched sample with the yearly counts added, so each year gets the headline's standard
+    # errors (which may need the matched sets, not only the matched frame).
+    enriched = replace(match, matched=frame)
     columns = {column_name(y): column_name(y) for y in YEARS}
-    effects = estimate_effects(frame, measures=list(columns), method=method, alpha=alpha, columns=columns)
+    effects = estimate_effects(
+        enriched,
+        measures=list(columns),
+        method=method,
+        alpha=alpha,
+        columns=columns,
+        standard_errors=standard_errors,
+        random_state=random_state,
+    )
     out = []
     for year in YEARS:
         e = effects[column_name(year)]

@@ -62,6 +62,7 @@ def _request(
     seed: int,
     folder: str = "parameters",
     selection: str = "higher_risk",
+    extra: dict | None = None,
 ) -> Path:
     """Draw a cohort with a planted effect and write its upload and parameter file; return the file."""
     cohort = make_cohort(
@@ -84,6 +85,7 @@ def _request(
         "setting": "custody",
         "store": "../national.duckdb",
         "seed": 11,
+        **(extra or {}),
     }
     path = root / folder / f"{request_id}.yaml"
     path.parent.mkdir(exist_ok=True)
@@ -94,7 +96,14 @@ def _request(
 @pytest.fixture(scope="module")
 def big_effect(project: Path):
     """A 600-person cohort with a planted 20-point fall in reoffending, run end to end."""
-    params = _request(project, "big-effect", 600, -0.20, seed=5)
+    params = _request(
+        project,
+        "big-effect",
+        600,
+        -0.20,
+        seed=5,
+        extra={"subgroups": ["gender", "completed", "sessions_band"]},
+    )
     outcome = run_request(params, outputs=project / "outputs", root=project, progress=False, keep_upload=True)
     return params, outcome
 
@@ -107,6 +116,30 @@ def test_big_planted_effect_is_released_and_significant(big_effect):
     assert rate["significant"] and rate["difference"] < 0
     assert text.verdict(results) == "reduction"
     assert results["attrition"]["analysed"] >= 60
+
+
+def test_subgroups_and_trajectory_are_reported_for_the_analysed_people(big_effect):
+    _, outcome = big_effect
+    results = json.loads((outcome.out_dir / "results.json").read_text())
+    analysed = results["attrition"]["analysed"]
+    variables = {v["variable"]: v for v in results["subgroups"]["variables"]}
+    assert list(variables) == ["gender", "completed", "sessions_band"]
+    for v in variables.values():
+        sizes = [lv["n_treated"] for lv in v["levels"]]
+        # every level holds at least the minimum group when shown; the levels split the analysed people
+        assert all(lv["n_treated"] >= 60 for lv in v["levels"] if lv["reported"])
+        if None not in sizes:
+            assert sum(sizes) == analysed
+    completed = {lv["level"]: lv for lv in variables["completed"]["levels"]}
+    assert (
+        completed["completed"]["reported"]
+        and completed["completed"]["ci_low"] < completed["completed"]["ci_high"]
+    )
+    assert variables["sessions_band"]["descriptive"] and "Holm" in results["subgroups"]["multiplicity"]
+    years = {y["year"]: y for y in results["trajectory"]["years"]}
+    assert sorted(years) == [-5, -4, -3, -2, -1, 1, 2]
+    freq = next(o for o in results["outcomes"] if o["measure"] == "reoffences_1y")
+    assert years[1]["difference_per_100"] == pytest.approx(100 * freq["difference"], abs=1e-6)
 
 
 def test_results_json_is_what_the_library_computes_byte_for_byte(big_effect, project: Path):

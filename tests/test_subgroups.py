@@ -192,4 +192,10 @@ def test_programme_columns_are_read_and_bad_values_cleared_not_dropped(tmp_path)
     assert people["sessions_attended"].iloc[0] == 12 and people["sessions_attended"].iloc[1:].isna().all()
     assert people["site"].iloc[0] == "HMP Leeds" and people["site"].iloc[1:].isna().all()
     flagged = {(p.row, p.column) for p in result.problems if p.severity == "warning"}
-    assert {(4, "completed"), (3, "sessions_attended"), (4, "sessions_attended"), (3, "site"), (4, "site")} <= flagged
+    assert {
+        (4, "completed"),
+        (3, "sessions_attended"),
+        (4, "sessions_attended"),
+        (3, "site"),
+        (4, "site"),
+    } <= flagged

@@ -81,9 +81,20 @@ _SETTING_CODES = {
     "probation": "community",
 }
 _COMPLETED_CODES = {
-    "yes": True, "y": True, "true": True, "1": True, "completed": True, "complete": True,
-    "no": False, "n": False, "false": False, "0": False, "did not complete": False, "not completed": False,
-    "dropped out": False, "incomplete": False,
+    "yes": True,
+    "y": True,
+    "true": True,
+    "1": True,
+    "completed": True,
+    "complete": True,
+    "no": False,
+    "n": False,
+    "false": False,
+    "0": False,
+    "did not complete": False,
+    "not completed": False,
+    "dropped out": False,
+    "incomplete": False,
 }
 #: Most sessions a person is taken to have attended; a larger count is a typing error.
 MAX_SESSIONS = 1000
@@ -462,8 +473,12 @@ def _programme_columns(found: list[pd.DataFrame], row: pd.Series, value: dict[st
     """
     completed_key = value["completed"].str.lower().str.replace(r"[^a-z0-9]+", " ", regex=True).str.strip()
     completed = completed_key.map(_COMPLETED_CODES)
-    _collect(found, row[(value["completed"] != "") & completed.isna()], "completed", "unknown_completed", "warning")
-    sessions = pd.to_numeric(value["sessions_attended"].where(value["sessions_attended"] != ""), errors="coerce")
+    _collect(
+        found, row[(value["completed"] != "") & completed.isna()], "completed", "unknown_completed", "warning"
+    )
+    sessions = pd.to_numeric(
+        value["sessions_attended"].where(value["sessions_attended"] != ""), errors="coerce"
+    )
     bad = (value["sessions_attended"] != "") & (
         sessions.isna() | (sessions < 0) | (sessions > MAX_SESSIONS) | (sessions % 1 != 0)
     )

@@ -347,7 +347,14 @@ def make_cohort(
         finally:
             store.connection.unregister("__cohort_people")
     real = events[
-        ["person_id", "disposal_id", "index_date", "intervention_start", "intervention_end", *PROGRAMME_COLUMNS]
+        [
+            "person_id",
+            "disposal_id",
+            "index_date",
+            "intervention_start",
+            "intervention_end",
+            *PROGRAMME_COLUMNS,
+        ]
     ].merge(identity, on="person_id", how="left")
     real["completed"] = np.where(real["completed"].astype(bool), "yes", "no")
     real, noise_applied = apply_noise(rng, real, aliases, noise)
