@@ -93,21 +93,26 @@ def _wmean_var(x: np.ndarray, w: np.ndarray, binary: np.ndarray) -> tuple[np.nda
     return m, np.where(binary, m * (1 - m), v)
 
 
-def ecdf_stats(x: np.ndarray, treat: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def ecdf_stats(
+    x: np.ndarray, treat: np.ndarray, weights: Sequence[np.ndarray]
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """Mean and maximum absolute difference of the weighted eCDFs of each column (MatchIt's ``qqsum``).
 
     Each group's weights are normalised to sum to 1; the signed cumulative sum over the sorted values,
-    taken at the last row of each distinct value, is the eCDF difference there. One column at a time, so
-    a national pool needs one sort's memory, not one per covariate.
+    taken at the last row of each distinct value, is the eCDF difference there. One (mean, max) pair of
+    arrays per weight vector in ``weights``; every weighting shares one sort per column, and columns are
+    sorted one at a time, so a national pool needs one sort's memory, not one per covariate.
     """
-    wn = np.where(treat, w / w[treat].sum(), -w / w[~treat].sum())
-    means, maxes = np.zeros(x.shape[1]), np.zeros(x.shape[1])
+    signed = [np.where(treat, w / w[treat].sum(), -w / w[~treat].sum()) for w in weights]
+    out = [(np.zeros(x.shape[1]), np.zeros(x.shape[1])) for _ in weights]
     for j in range(x.shape[1]):
         order = np.argsort(x[:, j], kind="stable")
         xs = x[order, j]
-        diff = np.abs(np.cumsum(wn[order]))[np.r_[xs[1:] != xs[:-1], True]]
-        means[j], maxes[j] = diff.mean(), diff.max()
-    return means, maxes
+        last = np.r_[xs[1:] != xs[:-1], True]
+        for (means, maxes), wn in zip(out, signed, strict=True):
+            diff = np.abs(np.cumsum(wn[order]))[last]
+            means[j], maxes[j] = diff.mean(), diff.max()
+    return out
 
 
 def _statistics(x: np.ndarray, treat: np.ndarray, w_after: np.ndarray, sd: str) -> dict[str, np.ndarray]:
@@ -128,23 +133,28 @@ def _statistics(x: np.ndarray, treat: np.ndarray, w_after: np.ndarray, sd: str) 
         smd0 = np.where(denom > 0, (mt0 - mc0) / denom, 0.0)
         smd1 = np.where(denom > 0, (mt1 - mc1) / denom, 0.0)
         vr0, vr1 = vt0 / vc0, vt1 / vc1
-    e0 = ecdf_stats(x, treat, np.ones(len(treat)))
-    e1 = ecdf_stats(x, treat, w_after)
     d0, d1 = np.abs(mt0 - mc0), np.abs(mt1 - mc1)  # a binary variable's eCDF statistics
+    e0 = (d0.copy(), d0.copy())
+    e1 = (d1.copy(), d1.copy())
+    cont = np.flatnonzero(~binary)
+    if len(cont):
+        b0, b1 = ecdf_stats(x[:, cont], treat, [np.ones(len(treat)), w_after])
+        for full, part in ((e0, b0), (e1, b1)):
+            full[0][cont], full[1][cont] = part
     return {
         "kind": np.where(binary, "binary", "continuous"),
         "mean_treated_before": mt0,
         "mean_control_before": mc0,
         "smd_before": smd0,
         "var_ratio_before": np.where(binary, np.nan, vr0),
-        "ecdf_mean_before": np.where(binary, d0, e0[0]),
-        "ecdf_max_before": np.where(binary, d0, e0[1]),
+        "ecdf_mean_before": e0[0],
+        "ecdf_max_before": e0[1],
         "mean_treated_after": mt1,
         "mean_control_after": mc1,
         "smd_after": smd1,
         "var_ratio_after": np.where(binary, np.nan, vr1),
-        "ecdf_mean_after": np.where(binary, d1, e1[0]),
-        "ecdf_max_after": np.where(binary, d1, e1[1]),
+        "ecdf_mean_after": e1[0],
+        "ecdf_max_after": e1[1],
     }
 
 
