@@ -171,8 +171,9 @@ def synth_cohort_cmd(
         "default", "--noise", help="Noise profile: default, none-id, messy or messy-none-id."
     ),
     out: str = typer.Option("outputs/cohort_demo", "--out", help="Folder for upload, answer key and truth."),
+    upload_format: str = typer.Option("csv", "--format", help="Upload file type: csv or xlsx."),
 ) -> None:
-    """Draw a charity cohort with a planted effect: upload (CSV+XLSX), answer key and truth.json."""
+    """Draw a charity cohort with a planted effect: one upload file, answer key and truth.json."""
     from datetime import date
 
     from jdl_lib.errors import JdlError
@@ -196,11 +197,11 @@ def synth_cohort_cmd(
             noise=NoiseConfig.profile(noise),
             seed=seed,
         )
-        paths = write_cohort(cohort, out)
+        paths = write_cohort(cohort, out, formats=(upload_format,))
     except (JdlError, ValueError, FileNotFoundError) as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
-    typer.echo(f"Wrote {len(cohort.upload)} upload rows and the answer key to {paths['upload_csv'].parent}")
+    typer.echo(f"Wrote {len(cohort.upload)} upload rows and the answer key to {paths['truth'].parent}")
 
 
 @app.command("power")
@@ -237,17 +238,43 @@ def check_spec_cmd(
 def report_cmd(
     results: str = typer.Argument(..., help="A results.json written by a run."),
     out: str = typer.Option(..., "--out", help="Folder for report.ipynb, report.html and report.pdf."),
+    upload: str = typer.Option(
+        None, "--upload", help="The request's upload: the new report is scanned for its people (required)."
+    ),
 ) -> None:
-    """Render the report notebook on a results.json and export it to HTML and PDF."""
+    """Re-render a report from a results.json; released only after the same output scan as `jdl run`."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
     from jdl_lib.errors import JdlError
+    from jdl_lib.intake.reader import read_cells
+    from jdl_lib.intake.validate import MAX_ROWS
+    from jdl_lib.privacy.scanner import assert_no_personal_data
     from jdl_lib.report.render import render_report
 
+    if not upload:
+        typer.echo(
+            "Refused: a re-rendered report is released only after the output scan, which needs the request's "
+            "upload: pass --upload FILE. If the upload was deleted after release, the report released then "
+            "(outputs/<request-id>/) is the one to use.",
+            err=True,
+        )
+        raise typer.Exit(2)
+    target = Path(out)
+    target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        paths = render_report(results, out)
+        people = read_cells(upload, max_rows=MAX_ROWS).cells
+        with tempfile.TemporaryDirectory(prefix=".report-staging-", dir=target.parent) as staging:
+            paths = render_report(results, staging)
+            assert_no_personal_data([staging], people)
+            target.mkdir(exist_ok=True)
+            for made in (paths.notebook, paths.html, paths.pdf):
+                shutil.move(made, target / made.name)
     except JdlError as exc:
-        typer.echo(str(exc), err=True)
+        typer.echo(f"Refused: {exc}", err=True)
         raise typer.Exit(1) from None
-    typer.echo(f"Wrote {paths.html} and {paths.pdf}")
+    typer.echo(f"Wrote {target / paths.html.name} and {target / paths.pdf.name}")
 
 
 @app.command()
@@ -283,6 +310,12 @@ def validate(
     raise typer.Exit(0 if result.analysable else 1)
 
 
+_ACCEPT_DROPPED_HELP = (
+    "Analyse an upload even when validation drops more than 10% of its rows (only once the losses are "
+    "understood: they change who is analysed)."
+)
+
+
 @app.command("run")
 def run_cmd(
     params: str = typer.Argument(..., help="The request's parameter file (parameters/<request-id>.yaml)."),
@@ -293,11 +326,27 @@ def run_cmd(
     replace: bool = typer.Option(
         False, "--replace", help="Replace this request's released report (audited; the guard still applies)."
     ),
+    accept_dropped_rows: bool = typer.Option(False, "--accept-dropped-rows", help=_ACCEPT_DROPPED_HELP),
 ) -> None:
     """Run one request end to end and release its report (HTML, PDF, results.json)."""
+    from jdl_lib.errors import JdlError
+    from jdl_lib.intake import MAX_DROPPED_SHARE
     from jdl_lib.pipeline import run_request
 
-    outcome = run_request(params, outputs=outputs, keep_upload=keep_upload, replace=replace)
+    try:
+        outcome = run_request(
+            params,
+            outputs=outputs,
+            keep_upload=keep_upload,
+            replace=replace,
+            max_dropped_share=1.0 if accept_dropped_rows else MAX_DROPPED_SHARE,
+        )
+    except JdlError as exc:  # the parameter file could not be used: nothing ran
+        typer.echo(f"Not run: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except Exception as exc:  # never a traceback for the user; the audit log records the run
+        typer.echo(f"Failed: unexpected {type(exc).__name__} (a fault in jdl; please report it).", err=True)
+        raise typer.Exit(1) from None
     typer.echo(f"{outcome.request_id}: {outcome.status} in {outcome.seconds:.0f} s. {outcome.message}")
     if outcome.out_dir is not None:
         typer.echo(f"Report: {outcome.out_dir / 'report.html'} and {outcome.out_dir / 'report.pdf'}")
@@ -345,12 +394,31 @@ def batch_cmd(
         "parameters", help="Folder of parameter files; every *.yaml is one request."
     ),
     outputs: str = typer.Option("outputs", help="Folder that receives outputs/<request-id>/."),
+    keep_upload: bool = typer.Option(
+        False,
+        "--keep-upload",
+        help="Keep every upload (default: deleted once all its requests are released).",
+    ),
+    accept_dropped_rows: bool = typer.Option(False, "--accept-dropped-rows", help=_ACCEPT_DROPPED_HELP),
 ) -> None:
-    """Run every request in a folder; one failure never stops the others. Prints a summary table."""
+    """Run every request in a folder; one failure never stops the others. Prints every request's outcome."""
+    from jdl_lib.intake import MAX_DROPPED_SHARE
     from jdl_lib.pipeline import run_batch
 
-    outcomes = run_batch(folder, outputs=outputs)
-    typer.echo(f"{'request':<24} {'status':<9} {'seconds':>7}  message")
+    outcomes = run_batch(
+        folder,
+        outputs=outputs,
+        keep_upload=keep_upload,
+        max_dropped_share=1.0 if accept_dropped_rows else MAX_DROPPED_SHARE,
+    )
+    if not outcomes:
+        typer.echo(f"No parameter files (*.yaml) in {folder}.", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{'request':<24} {'status':<11} {'seconds':>7}  message")
     for o in outcomes:
-        typer.echo(f"{o.request_id:<24} {o.status:<9} {o.seconds:>7.0f}  {o.message[:120]}")
-    raise typer.Exit(0 if outcomes and all(o.status == "released" for o in outcomes) else 1)
+        typer.echo(f"{o.request_id:<24} {o.status:<11} {o.seconds:>7.0f}  {o.message}")
+    counts = {s: sum(o.status == s for o in outcomes) for s in dict.fromkeys(o.status for o in outcomes)}
+    typer.echo(", ".join(f"{n} {s}" for s, n in counts.items()))
+    if any(o.status == "interrupted" for o in outcomes):
+        raise typer.Exit(130)
+    raise typer.Exit(0 if all(o.status == "released" for o in outcomes) else 1)

@@ -30,7 +30,7 @@ from jdl_lib.balance.stats import BalanceResult, assess_balance
 from jdl_lib.derived import candidate_pool, index_event_features
 from jdl_lib.errors import DisclosureError, IntakeError, JdlError
 from jdl_lib.index_events import find_index_events
-from jdl_lib.intake import read_upload
+from jdl_lib.intake import MAX_DROPPED_SHARE, read_upload
 from jdl_lib.linkage import LinkageSettings, link_cohort
 from jdl_lib.linkage.result import LinkageResult
 from jdl_lib.matching.design import informative_covariates
@@ -90,6 +90,7 @@ class Analysis:
     analysed_person_ids: np.ndarray
     upload_people: pd.DataFrame
     counts: dict[str, int]
+    intake_note: str = ""
 
 
 @dataclass(frozen=True)
@@ -186,6 +187,7 @@ class PreparedRequest:
     attrition: Attrition
     treated: pd.DataFrame
     pool: pd.DataFrame
+    intake_note: str = ""
 
 
 @dataclass(frozen=True)
@@ -202,13 +204,19 @@ class Design:
 
 
 def prepare_request(
-    spec: RequestSpec, store: NationalStore, upload_path: Path, step: Callable[[str], None] = lambda _: None
+    spec: RequestSpec,
+    store: NationalStore,
+    upload_path: Path,
+    step: Callable[[str], None] = lambda _: None,
+    *,
+    max_dropped_share: float = MAX_DROPPED_SHARE,
 ) -> PreparedRequest:
     """Validate the upload, link it, find index events in the request's setting and build the pool.
 
     Stages follow the JDL method (``../shared/reference/jdl_methodology.md``). Linked and duplicate
-    people are both kept out of the candidate pool. Raises a ``DisclosureError`` when fewer people than
-    the minimum group have an eligible index event.
+    people are both kept out of the candidate pool. Raises an ``IntakeError`` when validation drops more
+    than ``max_dropped_share`` of the rows (see :func:`~jdl_lib.intake.read_upload`), and a
+    ``DisclosureError`` when fewer people than the minimum group have an eligible index event.
     """
     prov = store.provenance
     intake = read_upload(
@@ -216,7 +224,10 @@ def prepare_request(
         coverage_start=prov.coverage_start,
         coverage_end=prov.coverage_end,
         min_people=spec.disclosure.min_group,
+        max_dropped_share=max_dropped_share,
     )
+    intake_note = f"Intake kept {intake.n_valid} of {intake.n_submitted} rows. {intake.drop_summary()}"
+    log.info("%s", intake_note)
     step(STAGES[0])
 
     linkage = link_cohort(intake.people, store, LinkageSettings(seed=spec.seed))
@@ -248,7 +259,9 @@ def prepare_request(
         treated["index_date"].max(),
         exclude_person_ids=pd.concat([linkage.links["person_id"], linkage.duplicates["person_id"]]).tolist(),
     )
-    return PreparedRequest(spec, Path(upload_path), intake.people, linkage, attrition, treated, pool)
+    return PreparedRequest(
+        spec, Path(upload_path), intake.people, linkage, attrition, treated, pool, intake_note
+    )
 
 
 def with_programme_columns(treated: pd.DataFrame, events: pd.DataFrame, people: pd.DataFrame) -> pd.DataFrame:
@@ -474,11 +487,17 @@ def analyse_design(prepared: PreparedRequest, design: Design, store_provenance: 
         analysed_person_ids=matched_treated["person_id"].to_numpy(),
         upload_people=prepared.upload_people,
         counts={stage.key: stage.count for stage in design.attrition.stages},
+        intake_note=prepared.intake_note,
     )
 
 
 def analyse(
-    spec: RequestSpec, store: NationalStore, upload_path: Path, step: Callable[[str], None] = lambda _: None
+    spec: RequestSpec,
+    store: NationalStore,
+    upload_path: Path,
+    step: Callable[[str], None] = lambda _: None,
+    *,
+    max_dropped_share: float = MAX_DROPPED_SHARE,
 ) -> Analysis:
     """Run the statistics of one request and return only aggregates (plus what the privacy checks need).
 
@@ -488,7 +507,7 @@ def analyse(
     and the results contract). The minimum group rule is checked before any outcome is computed, and
     again after matching.
     """
-    prepared = prepare_request(spec, store, upload_path, step)
+    prepared = prepare_request(spec, store, upload_path, step, max_dropped_share=max_dropped_share)
     design = design_request(prepared, spec.matching, step=step)
     analysis = analyse_design(prepared, design, store.provenance)
     step(STAGES[5])
@@ -503,6 +522,7 @@ def run_request(
     progress: bool = True,
     root: str | Path | None = None,
     replace: bool = False,
+    max_dropped_share: float = MAX_DROPPED_SHARE,
 ) -> RunOutcome:
     """Run one request from its parameter file and release its report to ``outputs/<request-id>/``.
 
@@ -516,7 +536,14 @@ def run_request(
     The submitted file is deleted once the report is released, as the lab promises charities
     (``keep_upload=True`` keeps it while an analyst is still working on a request); a refused or failed run
     keeps it so the request can be re-run. ``root`` is the folder every path in the parameter file must
-    stay inside (default: the project holding the file).
+    stay inside (default: the project holding the file). ``max_dropped_share`` is the largest share of
+    upload rows validation may drop before the request is refused (raise it only once the losses are
+    understood).
+
+    Raises
+    ------
+    SpecError
+        When the parameter file cannot be read or checked (nothing has run; nothing is audited).
     """
     started, clock = datetime.now(UTC), time.perf_counter()
     spec = load_spec(spec_path, root)
@@ -549,7 +576,7 @@ def run_request(
             audit["data_version"] = store.provenance.content_hash
             audit["swept"] = len(workspace.swept)
             store.connection.execute(f"SET temp_directory = '{workspace.path}'")
-            analysis = analyse(spec, store, Path(spec.upload), step)
+            analysis = analyse(spec, store, Path(spec.upload), step, max_dropped_share=max_dropped_share)
             ids = analysis.analysed_person_ids
             check_differencing(spec.organisation_id, spec.request_id, ids, **guard)
             with StagedOutputs(spec.request_id, outputs) as staged:
@@ -574,7 +601,7 @@ def run_request(
         if not keep_upload:
             Path(spec.upload).unlink(missing_ok=True)
         status, out_dir = "released", released.path
-        message = f"report released to {released.path}"
+        message = f"report released to {released.path}. {analysis.intake_note}"
     except JdlError as exc:
         status = "refused" if isinstance(exc, DisclosureError | IntakeError) else "failed"
         message = f"{type(exc).__name__}: {exc}"
@@ -611,14 +638,60 @@ def run_batch(
     folder: str | Path,
     *,
     outputs: str | Path = "outputs",
+    keep_upload: bool = False,
     progress: bool = True,
     root: str | Path | None = None,
+    max_dropped_share: float = MAX_DROPPED_SHARE,
 ) -> list[RunOutcome]:
-    """Run every ``*.yaml`` request in ``folder``; one failing request never stops the others."""
-    outcomes = []
-    for path in sorted(Path(folder).glob("*.y*ml")):
+    """Run every ``*.yaml`` request in ``folder`` and return every request's outcome, whatever fails.
+
+    A request that fails (an invalid parameter file, a refusal, or an unexpected error in the code) is
+    reported and the batch goes on; Ctrl-C stops it and the requests not yet run are reported as such.
+    Uploads are deleted only after the whole batch, and only an upload whose every request was released:
+    two requests may share one upload (e.g. custody and community analyses of one cohort), and a refused
+    or failed request keeps its upload so it can be re-run. ``keep_upload=True`` keeps them all.
+    """
+    paths = sorted(Path(folder).glob("*.y*ml"))
+    outcomes: list[RunOutcome] = []
+    uploads: dict[Path, list[str]] = {}  # each upload's statuses: deleted only if all "released"
+    for k, path in enumerate(paths):
+        clock, upload = time.perf_counter(), None
         try:
-            outcomes.append(run_request(path, outputs=outputs, progress=progress, root=root))
+            upload = Path(load_spec(path, root).upload).resolve()
+            outcome = run_request(
+                path,
+                outputs=outputs,
+                keep_upload=True,
+                progress=progress,
+                root=root,
+                max_dropped_share=max_dropped_share,
+            )
         except JdlError as exc:  # e.g. an invalid parameter file
-            outcomes.append(RunOutcome(path.stem, "failed", f"{type(exc).__name__}: {exc}", None, 0.0))
+            outcome = RunOutcome(path.stem, "failed", f"{type(exc).__name__}: {exc}", None, 0.0)
+        except KeyboardInterrupt:
+            seconds = time.perf_counter() - clock
+            outcomes.append(RunOutcome(path.stem, "interrupted", "stopped by Ctrl-C", None, seconds))
+            if upload is not None:
+                uploads.setdefault(upload, []).append("interrupted")
+            outcomes += [
+                RunOutcome(p.stem, "not run", "the batch was interrupted", None, 0.0) for p in paths[k + 1 :]
+            ]
+            break
+        except Exception as exc:  # a bug must not stop the other requests, nor print personal data
+            log.debug("request %s failed", path.stem, exc_info=True)
+            outcome = RunOutcome(
+                path.stem,
+                "failed",
+                f"unexpected {type(exc).__name__} (a fault in jdl, not in the request; the audit log "
+                "records the run, and `jdl run` on this file alone reproduces it)",
+                None,
+                time.perf_counter() - clock,
+            )
+        outcomes.append(outcome)
+        if upload is not None:
+            uploads.setdefault(upload, []).append(outcome.status)
+    if not keep_upload:
+        for upload, statuses in uploads.items():
+            if all(status == "released" for status in statuses):
+                upload.unlink(missing_ok=True)
     return outcomes

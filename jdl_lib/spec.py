@@ -250,8 +250,33 @@ def project_root(start: Path) -> Path:
     return start
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key repeated in one mapping (PyYAML keeps the last silently).
+
+    A repeated key is almost always an edit that left the old value behind; which one was meant is
+    unknowable, so the file is refused naming both lines.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[tuple[str, str], yaml.Mark] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                continue
+            key = (key_node.tag, key_node.value)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"key '{_safe_key(key_node.value)}' repeats the key on line {seen[key].line + 1}; "
+                    "keep one of them",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+
 def _read_yaml(path: Path) -> object:
-    """Read a parameter file with ``yaml.safe_load``; anything unreadable becomes one SpecError."""
+    """Read a parameter file safely; anything unreadable (or a repeated key) becomes one SpecError."""
     if not path.is_file():
         raise SpecError(f"{path}: parameter file not found; pass the path of a .yaml file in parameters/")
     size = path.stat().st_size
@@ -264,7 +289,7 @@ def _read_yaml(path: Path) -> object:
     if "\x00" in text:
         raise SpecError(f"{path}: contains NUL bytes; this is not a text parameter file")
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -405,7 +430,9 @@ def load_spec(path: str | Path, root: str | Path | None = None) -> RequestSpec:
             base,
             root_dir,
             True,
-            "create the upload (for the demo: `jdl synth-cohort`) or fix the path",
+            "fix the path, or create the upload (for the demo: `jdl synth-cohort`). An upload is deleted "
+            "once its report is released: a released request's report is in outputs/<request-id>/, and "
+            "`jdl run --keep-upload` keeps the upload for another run",
         )
         if "upload" in top
         else None

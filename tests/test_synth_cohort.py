@@ -156,7 +156,7 @@ def test_realised_treated_rate_minus_true_p_is_the_planted_effect() -> None:
 
 def test_written_files_keep_the_answer_key_out_of_the_upload(tmp_path) -> None:
     c = _cohort(n=100, seed=3)
-    paths = write_cohort(c, tmp_path)
+    paths = write_cohort(c, tmp_path, formats=("csv", "xlsx"))
     upload = pd.read_csv(paths["upload_csv"], dtype=str)
     assert list(upload.columns) == list(UPLOAD_COLUMNS.values())
     assert list(pd.read_excel(paths["upload_xlsx"], dtype=str).columns) == list(UPLOAD_COLUMNS.values())

@@ -440,22 +440,27 @@ def make_cohort(
     return Cohort(upload, answer_key, truth, settings)
 
 
-def write_cohort(cohort: Cohort, out_dir: str | os.PathLike) -> dict[str, Path]:
-    """Write ``upload.csv``/``upload.xlsx`` (template headings), ``answer_key.csv`` and ``truth.json``.
+def write_cohort(
+    cohort: Cohort, out_dir: str | os.PathLike, formats: tuple[str, ...] = ("csv",)
+) -> dict[str, Path]:
+    """Write the upload (template headings), ``answer_key.csv`` and ``truth.json``.
 
-    The answer key and the truth sit in separate files and never enter the upload.
+    The upload is ``upload.csv`` and/or ``upload.xlsx`` as ``formats`` asks: one file by default, as a
+    charity sends one (a second copy would outlive the upload the lab deletes after release). The answer
+    key and the truth sit in separate files and never enter the upload.
     """
+    unknown = set(formats) - {"csv", "xlsx"}
+    if unknown or not formats:
+        raise ValueError(f"formats must be 'csv' and/or 'xlsx', got {formats}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     upload = cohort.upload.rename(columns=UPLOAD_COLUMNS)
-    paths = {
-        "upload_csv": out / "upload.csv",
-        "upload_xlsx": out / "upload.xlsx",
-        "answer_key": out / "answer_key.csv",
-        "truth": out / "truth.json",
-    }
-    upload.to_csv(paths["upload_csv"], index=False)
-    upload.to_excel(paths["upload_xlsx"], index=False, sheet_name="Upload")
+    paths = {f"upload_{fmt}": out / f"upload.{fmt}" for fmt in formats}
+    paths |= {"answer_key": out / "answer_key.csv", "truth": out / "truth.json"}
+    if "csv" in formats:
+        upload.to_csv(paths["upload_csv"], index=False)
+    if "xlsx" in formats:
+        upload.to_excel(paths["upload_xlsx"], index=False, sheet_name="Upload")
     key = cohort.answer_key.copy()
     key["index_date"] = pd.to_datetime(key.index_date).dt.strftime("%Y-%m-%d")
     key.to_csv(paths["answer_key"], index=False)
