@@ -203,7 +203,7 @@ def shared_batch(lab: Path):
     _request(lab, "lossy", 100, -0.05, seed=22, folder="batch")
     lossy_upload = lab / "lossy" / "upload.csv"
     cells = pd.read_csv(lossy_upload, dtype=str, keep_default_na=False)
-    cells.loc[: len(cells) // 5, "Gender"] = ""
+    cells.loc[: len(cells) // 5, "Custody or community"] = ""
     cells.to_csv(lossy_upload, index=False)
     (lab / "batch" / "zz-broken.yaml").write_text("request_id: broken\nrequest_id: again\n")
     outcomes = run_batch(lab / "batch", outputs=lab / "outputs", root=lab, progress=False)
@@ -223,7 +223,7 @@ def test_a_real_batch_reports_everything_and_deletes_a_shared_upload_after_both(
     assert (
         lossy.status == "refused"
         and "more than the 10%" in lossy.message
-        and "Gender: empty" in lossy.message
+        and "Custody or community: empty" in lossy.message
     )
     assert "more people" not in lossy.message
     assert (lab / "lossy" / "upload.csv").exists()

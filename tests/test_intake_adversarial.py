@@ -55,14 +55,14 @@ def test_a_whole_column_written_month_first_is_read_month_first_and_said_so(tmp_
 
 def test_losing_more_than_a_tenth_of_rows_is_refused_naming_the_cause(tmp_path):
     cohort = clean_cohort(300, seed=5)
-    cohort["gender"] = cohort["gender"].astype(object)
-    cohort.loc[:39, "gender"] = ""  # 40 of 300 rows (13%) lose a required field
+    cohort["setting"] = cohort["setting"].astype(object)
+    cohort.loc[:39, "setting"] = ""  # 40 of 300 rows (13%) lose a required field
     path = tmp_path / "upload.csv"
     write_csv(cohort, path)
     with pytest.raises(IntakeError) as refused:
         read_upload(path)
     message = str(refused.value)
-    assert "40 of 300 rows (13%)" in message and "40 row(s): Gender: empty" in message
+    assert "40 of 300 rows (13%)" in message and "40 row(s): Custody or community: empty" in message
     assert "more people" not in message
     accepted = read_upload(path, max_dropped_share=1.0)  # explicitly accepted once understood
     assert accepted.n_valid == 260
