@@ -199,3 +199,78 @@ def test_programme_columns_are_read_and_bad_values_cleared_not_dropped(tmp_path)
         (3, "site"),
         (4, "site"),
     } <= flagged
+
+
+# --- the report section ---------------------------------------------------------------------------------
+
+
+def _results_with(subgroups, trajectory):
+    return {
+        "outcomes": [{"measure": "reoffended_1y", "difference": -0.05}],
+        "subgroups": subgroups,
+        "trajectory": trajectory,
+    }
+
+
+def _level(level, n, reported=True, diff=-0.05, p_holm=0.5, reason=""):
+    return {
+        "level": level,
+        "reported": reported,
+        "reason": reason,
+        "n_treated": n,
+        "n_control": 5 * n if reported else None,
+        "treated_value": 0.4 if reported else None,
+        "control_value": 0.45 if reported else None,
+        "difference": diff if reported else None,
+        "ci_low": diff - 0.05 if reported else None,
+        "ci_high": diff + 0.05 if reported else None,
+        "p_value": p_holm / 2 if reported else None,
+        "p_holm": p_holm if reported else None,
+    }
+
+
+def test_report_section_words_subgroups_on_adjusted_p_and_lists_withheld_groups():
+    from jdl_lib.report.for_whom import for_whom_section
+
+    sub = {
+        "measure": "rate",
+        "multiplicity": "Subgroup p-values are Holm-adjusted across the 2 subgroup results.",
+        "variables": [
+            {
+                "variable": "completed",
+                "label": "Completed the programme",
+                "descriptive": False,
+                "matched_within": False,
+                "n_fallback": 0,
+                "q_statistic": 1.0,
+                "q_df": 1,
+                "p_difference": 0.03,
+                "p_difference_holm": 0.06,  # nominally significant, not after adjustment
+                "levels": [
+                    _level("completed", 300, diff=-0.1, p_holm=0.01),
+                    _level("did not complete", 120, diff=0.0, p_holm=0.9),
+                    _level("not recorded", None, reported=False, reason="not recorded"),
+                ],
+            }
+        ],
+    }
+    years = [
+        {
+            "year": y,
+            "n_treated": 420,
+            "n_control": 2000,
+            "treated_per_100": 150.0,
+            "control_per_100": 150.0,
+            "difference_per_100": 0.0,
+            "ci_low_per_100": -10.0,
+            "ci_high_per_100": 10.0,
+            "p_value": 0.9,
+        }
+        for y in (-5, -4, -3, -2, -1, 1, 2)
+    ]
+    html = for_whom_section(_results_with(sub, {"unit": "per 100", "years": years}))
+    assert "no clear evidence that the effect differs by completed the programme" in html
+    assert "p = 0.060 after Holm adjustment" in html
+    assert "completed: -15 to -5 points (significant after adjustment)" in html
+    assert "not recorded (<5 people): not recorded" in html
+    assert "none statistically significant" in html and "<svg" in html
