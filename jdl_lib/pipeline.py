@@ -13,6 +13,7 @@ import hashlib
 import logging
 import platform
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
@@ -28,7 +29,7 @@ from jdl_lib import __version__
 from jdl_lib.attrition import Attrition, add_index_events, add_linkage, from_intake
 from jdl_lib.balance.stats import BalanceResult, assess_balance
 from jdl_lib.derived import candidate_pool, index_event_features
-from jdl_lib.errors import DisclosureError, IntakeError, JdlError
+from jdl_lib.errors import DisclosureError, IntakeError, JdlError, JdlWarning
 from jdl_lib.index_events import find_index_events
 from jdl_lib.intake import MAX_DROPPED_SHARE, read_upload
 from jdl_lib.linkage import LinkageSettings, link_cohort
@@ -36,7 +37,12 @@ from jdl_lib.linkage.result import LinkageResult
 from jdl_lib.matching.design import informative_covariates
 from jdl_lib.matching.registry import get_matcher, matcher_parameters
 from jdl_lib.matching.result import MatchResult
-from jdl_lib.outcomes import alternative_design_effects, estimate_effects, regression_adjusted_effect
+from jdl_lib.outcomes import (
+    Estimate,
+    alternative_design_effects,
+    estimate_effects,
+    regression_adjusted_effect,
+)
 from jdl_lib.privacy import (
     AuditLogError,
     RunWorkspace,
@@ -188,6 +194,8 @@ class PreparedRequest:
     treated: pd.DataFrame
     pool: pd.DataFrame
     intake_note: str = ""
+    #: Index events (in the setting) of the review band's candidates, for the linkage-error check.
+    review_treated: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 @dataclass(frozen=True)
@@ -214,7 +222,8 @@ def prepare_request(
     """Validate the upload, link it, find index events in the request's setting and build the pool.
 
     Stages follow the JDL method (``../shared/reference/jdl_methodology.md``). Linked and duplicate
-    people are both kept out of the candidate pool. Raises an ``IntakeError`` when validation drops more
+    people, and the candidates of rows in the review band (possibly cohort members), are kept out of the
+    candidate pool. Raises an ``IntakeError`` when validation drops more
     than ``max_dropped_share`` of the rows (see :func:`~jdl_lib.intake.read_upload`), and a
     ``DisclosureError`` when fewer people than the minimum group have an eligible index event.
     """
@@ -252,16 +261,103 @@ def prepare_request(
     check_minimum_group(len(treated), spec.disclosure.min_group, stage="people with an eligible index event")
     step(STAGES[2])
 
+    review_treated = review_band_events(linkage, intake.people, store, spec.setting)
+    excluded = [linkage.links["person_id"], linkage.duplicates["person_id"], linkage.review["person_id"]]
     pool = candidate_pool(
         store,
         spec.setting,
         treated["index_date"].min(),
         treated["index_date"].max(),
-        exclude_person_ids=pd.concat([linkage.links["person_id"], linkage.duplicates["person_id"]]).tolist(),
+        exclude_person_ids=pd.concat(excluded).dropna().astype("int64").tolist(),
     )
     return PreparedRequest(
-        spec, Path(upload_path), intake.people, linkage, attrition, treated, pool, intake_note
+        spec, Path(upload_path), intake.people, linkage, attrition, treated, pool, intake_note, review_treated
     )
+
+
+def review_band_events(
+    linkage: LinkageResult, upload_people: pd.DataFrame, store: NationalStore, setting: str
+) -> pd.DataFrame:
+    """Eligible index events in ``setting`` of the review band, as if each row had linked to its candidate.
+
+    Rows whose candidate is unknown (an exact tie) or already linked from another row are left out.
+    """
+    rows = linkage.review.dropna(subset=["person_id"]).astype({"person_id": "int64"})
+    rows = rows[~rows["person_id"].isin(linkage.links["person_id"])].drop_duplicates("person_id")
+    rows = rows[["upload_row", "person_id"]].merge(upload_people, on="upload_row")
+    rows = rows[rows["setting"] == setting]
+    if rows.empty:
+        return index_event_features(store, disposal_ids=[])
+    events = find_index_events(rows, store).events
+    return index_event_features(store, disposal_ids=events["disposal_id"].tolist())
+
+
+#: Match probability at or above which a link counts as high-confidence in the linkage-error check.
+HIGH_CONFIDENCE = 0.99
+
+
+def linkage_error_checks(
+    prepared: PreparedRequest, design: Design, **se: Any
+) -> tuple[dict[str, Any], list[Estimate]]:
+    """Re-run the headline rate with only high-confidence links, and with the review band included.
+
+    Every link is a judgement; this shows whether those judgements could change the conclusion (issue
+    16). The first variant keeps only treated people linked with probability of at least
+    :data:`HIGH_CONFIDENCE` (deterministic links count as 1); the second adds the review band's people
+    at their candidate (:func:`review_band_events`). Each variant is matched and estimated exactly as
+    the headline design. A variant that changes fewer people than the cell threshold is not shown (it
+    would let a reader difference out those people's outcomes), nor one matching fewer than the
+    minimum group.
+
+    Returns
+    -------
+    tuple
+        The ``linkage_error`` section of results.json and the variants' rate estimates (methods
+        ``linkage_high_confidence`` and ``linkage_review_band``) for the robustness table.
+    """
+    spec, treated = prepared.spec, prepared.treated
+    threshold = spec.disclosure.cell_threshold
+    probability = prepared.linkage.links.set_index("person_id")["match_probability"]
+    confident = probability.reindex(treated["person_id"]).fillna(0).to_numpy() >= HIGH_CONFIDENCE
+    headline = estimate_effects(design.match, ["rate"], method=spec.comparison, alpha=ALPHA, **se)["rate"]
+    variants = {
+        "linkage_high_confidence": (treated[confident], int((~confident).sum())),
+        "linkage_review_band": (
+            pd.concat([treated, prepared.review_treated], ignore_index=True),
+            len(prepared.review_treated),
+        ),
+    }
+    checks, estimates = [], []
+    for key, (cohort, changed) in variants.items():
+        entry: dict[str, Any] = {"check": key, "people_changed": changed if changed >= threshold else None}
+        entry |= {"estimate": None, "ci_low": None, "ci_high": None, "changes_conclusion": None}
+        if changed == 0:
+            entry |= {"people_changed": 0, "note": "no one changes, so the estimate is the headline one"}
+        elif changed < threshold:
+            entry["note"] = f"fewer than {threshold} people change; not shown (disclosure control)"
+        else:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", JdlWarning)  # announced once, by the headline design
+                    fresh = Attrition.start(len(cohort), "People with an eligible index event")
+                    variant = design_request(
+                        replace(prepared, treated=cohort, attrition=fresh), design.matching
+                    )
+            except DisclosureError:
+                entry["note"] = "fewer people than the minimum group would be matched; not computed"
+            else:
+                rate = estimate_effects(variant.match, ["rate"], method=spec.comparison, alpha=ALPHA, **se)
+                est = replace(rate["rate"], method=key)
+                estimates.append(est)
+                same = (est.significant, np.sign(est.difference)) == (
+                    headline.significant,
+                    np.sign(headline.difference),
+                )
+                entry |= {"estimate": float(est.difference), "ci_low": float(est.ci_low)}
+                entry |= {"ci_high": float(est.ci_high), "changes_conclusion": not same}
+                entry["note"] = f"{est.n_treated:,} people in the treatment group"
+        checks.append(entry)
+    return {"high_confidence_threshold": HIGH_CONFIDENCE, "checks": checks}, estimates
 
 
 def with_programme_columns(treated: pd.DataFrame, events: pd.DataFrame, people: pd.DataFrame) -> pd.DataFrame:
@@ -383,9 +479,11 @@ def analyse_design(prepared: PreparedRequest, design: Design, store_provenance: 
         if "reoffended_1y" in spec.outcomes
         else estimate_effects(match, ["rate"], **se)["rate"]
     )
+    linkage_error, linkage_variants = linkage_error_checks(prepared, design, **se)
     robust = [
         regression_adjusted_effect(match, m.covariates, "rate", alpha=ALPHA, **se),
         *alternative_design_effects(design.frame, match, m.covariates, alpha=ALPHA, random_state=spec.seed),
+        *linkage_variants,
     ]
     se_used = resolve_se_method(match, spec.standard_errors)
     with NationalStore.open(spec.store) as store:
@@ -471,6 +569,7 @@ def analyse_design(prepared: PreparedRequest, design: Design, store_provenance: 
         **extra,
         "outcomes": assemble.outcome_rows(effects, spec.outcomes),
         "robustness": assemble.robustness_rows(robust),
+        "linkage_error": linkage_error,
         "sensitivity": assemble.sensitivity_section(rate, match),
         "power": assemble.power_section(rate, ALPHA),
         "disclosure": {

@@ -9,6 +9,7 @@ left out of the model and named in the method annex, never shown as measured and
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -18,7 +19,8 @@ import yaml
 from synth_helpers import small_store
 
 from jdl_lib.matching.design import NO_VARIATION, NOT_AVAILABLE
-from jdl_lib.pipeline import analyse
+from jdl_lib.pipeline import analyse_design, design_request, linkage_error_checks, prepare_request
+from jdl_lib.report import assemble, text
 from jdl_lib.report.tables import annex_table
 from jdl_lib.spec import load_spec
 from jdl_lib.store import NationalStore, export_national, import_national
@@ -93,14 +95,16 @@ def owner_request(tmp_path_factory: pytest.TempPathFactory):
     mp.setenv("JDL_LAB_DIR", str(root / "lab"))
     try:
         with NationalStore.open(store) as handle, pytest.warns(match="left out of the propensity model"):
-            analysis = analyse(load_spec(params, root), handle, root / "cohort" / "upload.csv")
+            prepared = prepare_request(load_spec(params, root), handle, root / "cohort" / "upload.csv")
+            design = design_request(prepared, prepared.spec.matching)
+            analysis = analyse_design(prepared, design, handle.provenance)
     finally:
         mp.undo()
-    return analysis, cohort
+    return analysis, cohort, prepared, design
 
 
 def test_people_link_against_an_extract_in_owners_spelling(owner_request) -> None:
-    analysis, cohort = owner_request
+    analysis, cohort, _, _ = owner_request
     real = int(cohort.answer_key["person_id"].notna().sum())
     assert analysis.counts["linked"] >= 0.95 * real, analysis.counts
 
@@ -118,3 +122,32 @@ def test_unsupplied_and_constant_covariates_are_not_presented_as_balanced(owner_
     assert "Employed in the year before" not in profile and "On benefit in the year before" not in profile
     annex = dict(annex_table(results).to_numpy())
     assert "employed year before (not available in this extract)" in annex["Covariates not used"]
+
+
+def test_linkage_error_is_carried_into_the_result(owner_request) -> None:
+    """Issue 16: the headline re-run with only high-confidence links and with the review band included."""
+    analysis, _, prepared, design = owner_request
+    section = analysis.results["linkage_error"]
+    assert [c["check"] for c in section["checks"]] == ["linkage_high_confidence", "linkage_review_band"]
+    assert all(c["estimate"] is None and c["note"] for c in section["checks"])  # none or too few change here
+    assert "Linkage check." in text.linkage_error_sentence(analysis.results)
+
+    # Thirty weaker links, and thirty review-band candidates who are in fact other people from the pool.
+    links = prepared.linkage.links.copy()
+    weak = links["person_id"].isin(prepared.treated["person_id"].iloc[:30])
+    links.loc[weak, "match_probability"] = 0.96
+    strangers = prepared.pool.sample(30, random_state=1)
+    variant = replace(prepared, linkage=replace(prepared.linkage, links=links), review_treated=strangers)
+    section, estimates = linkage_error_checks(variant, design)
+    headline = analysis.results["outcomes"][0]
+    checks = {c["check"]: c for c in section["checks"]}
+    assert [e.method for e in estimates] == list(checks)
+    for key, check in checks.items():
+        assert check["people_changed"] == 30 and check["ci_low"] < check["estimate"] < check["ci_high"]
+        assert check["changes_conclusion"] == ((check["ci_high"] < 0) != (headline["ci_high"] < 0)), key
+    # Dropping 30 of ~280 people at random barely moves the estimate; adding 30 untreated people
+    # dilutes the planted fall towards zero.
+    assert abs(checks["linkage_high_confidence"]["estimate"] - headline["difference"]) < 0.03
+    assert checks["linkage_review_band"]["estimate"] > headline["difference"]
+    rows = assemble.robustness_rows(estimates)
+    assert [r["method"] for r in rows] == [assemble.ROBUSTNESS_METHODS[k] for k in checks]

@@ -159,8 +159,9 @@ def identifier_pass(
     Returns
     -------
     links, conflicts
-        ``links``: upload_row, person_id of trusted identifiers. ``conflicts``: upload_row of rows whose
-        identifier points to a person who disagrees. Rows whose identifier is not found are in neither.
+        ``links``: upload_row, person_id of trusted identifiers. ``conflicts``: upload_row and person_id of
+        rows whose identifier points to a person who disagrees. Rows whose identifier is not found are in
+        neither.
     """
     rows = upload[upload[column].notna()]
     if rows.empty:
@@ -185,7 +186,7 @@ def identifier_pass(
     trusted = found["n_agree"] >= min_agreement
     return (
         found.loc[trusted, ["upload_row", "person_id"]].reset_index(drop=True),
-        found.loc[~trusted, ["upload_row"]].reset_index(drop=True),
+        found.loc[~trusted, ["upload_row", "person_id"]].reset_index(drop=True),
     )
 
 

@@ -12,7 +12,7 @@ import pandas as pd
 
 from jdl_lib.errors import LinkageError
 from jdl_lib.linkage import deterministic, probabilistic
-from jdl_lib.linkage.result import METHODS, REVIEW_REASONS, LinkageResult, LinkageSettings
+from jdl_lib.linkage.result import METHODS, REVIEW_COLUMNS, REVIEW_REASONS, LinkageResult, LinkageSettings
 
 if TYPE_CHECKING:
     from jdl_lib.store import NationalStore
@@ -191,7 +191,8 @@ def _link(con: duckdb.DuckDBPyConnection, upload: pd.DataFrame, settings: Linkag
         duplicate_of=first[links["upload_row"] != first]
     )
     links = links[links["upload_row"] == first].drop(columns="rank").sort_values("upload_row")
-    review_frame = pd.concat(review, ignore_index=True)[["upload_row", "reason"]]
+    review_frame = pd.concat(review, ignore_index=True).reindex(columns=list(REVIEW_COLUMNS))
+    review_frame = review_frame.astype({"person_id": "Int64", "match_probability": float})
     repeats = repeated_submissions(upload_pairs, links, duplicates["upload_row"])
     duplicates = pd.concat([duplicates, repeats], ignore_index=True)
     review_frame = review_frame[~review_frame["upload_row"].isin(repeats["upload_row"])].sort_values(

@@ -604,7 +604,8 @@ def resolve(pairs: pd.DataFrame, settings: LinkageSettings) -> tuple[pd.DataFram
     Returns
     -------
     links, review
-        ``links``: upload_row, person_id, match_probability. ``review``: upload_row, reason.
+        ``links``: upload_row, person_id, match_probability. ``review``: upload_row, reason, and the best
+        candidate's person_id and match_probability (for the linkage-error check of the result).
     """
     best = (
         pairs.sort_values("match_weight", ascending=False)
@@ -619,5 +620,5 @@ def resolve(pairs: pd.DataFrame, settings: LinkageSettings) -> tuple[pd.DataFram
     links = top.loc[strong & clear, ["person_id", "match_probability"]].reset_index()
     plausible = (top["match_probability"] >= settings.review_floor) & ~(strong & clear)
     reason = pd.Series("low_confidence", index=top.index).where(~(strong & ~clear), "ambiguous")
-    review = reason[plausible].rename("reason").reset_index()
-    return links, review
+    review = top.loc[plausible, ["person_id", "match_probability"]].assign(reason=reason[plausible])
+    return links, review.reset_index()

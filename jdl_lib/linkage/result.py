@@ -19,6 +19,10 @@ REVIEW_REASONS = {
 }
 
 
+#: Columns of :attr:`LinkageResult.review`.
+REVIEW_COLUMNS = ("upload_row", "reason", "person_id", "match_probability")
+
+
 @dataclass(frozen=True)
 class LinkageSettings:
     """Every choice that decides a link; the defaults are justified in ``docs/linkage.md``.
@@ -68,7 +72,10 @@ class LinkageResult:
         ``match_probability`` (1.0 for deterministic links). Each ``person_id`` appears at most once.
     review
         Upload rows not linked because the evidence is conflicting or weak: ``upload_row``, ``reason``
-        (a key of :data:`REVIEW_REASONS`).
+        (a key of :data:`REVIEW_REASONS`), and the candidate it was not linked to: ``person_id`` (the
+        person its identifier names, or the best-scoring one; null for an exact tie) and
+        ``match_probability`` (null unless scored). Used to re-run the result with the review band
+        included, so a reader sees whether linkage choices could change the conclusion.
     duplicates
         Upload rows that linked to a person already linked from another row: ``upload_row``,
         ``person_id``, ``duplicate_of`` (the upload row kept).

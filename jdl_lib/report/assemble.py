@@ -265,6 +265,8 @@ ROBUSTNESS_METHODS = {
     "regression_adjusted": "doubly robust: matched sample with regression adjustment for the covariates",
     "subclass": "subclassification on the propensity score (6 subclasses, weighted to the treated group)",
     "ipw": "inverse-probability weighting to the treated group, scores above 0.9 and outside overlap trimmed",
+    "linkage_high_confidence": "linkage: only people linked with match probability 0.99 or more",
+    "linkage_review_band": "linkage: people in the review band added at their best candidate",
 }
 
 

@@ -236,6 +236,24 @@ SCHEMA: dict[str, Any] = _obj(
     },
     {
         "index_years": _obj({"first": _INT, "last": _INT}),
+        "linkage_error": _obj(
+            {
+                "high_confidence_threshold": _PROP,
+                "checks": _array(
+                    _obj(
+                        {
+                            "check": {"enum": ["linkage_high_confidence", "linkage_review_band"]},
+                            "people_changed": _NINT,
+                            "estimate": _NNUM,
+                            "ci_low": _NNUM,
+                            "ci_high": _NNUM,
+                            "changes_conclusion": {"type": ["boolean", "null"]},
+                            "note": _STR,
+                        }
+                    )
+                ),
+            }
+        ),
         "subgroups": _obj(
             {
                 "measure": _STR,

@@ -138,8 +138,11 @@ def outcomes(results: dict[str, Any]) -> str:
 
 
 def checks(results: dict[str, Any]) -> str:
-    """Section 6 (checks part): robustness, sensitivity and power."""
-    return tables.to_html(tables.checks_table(results), "Robustness, sensitivity and group size")
+    """Section 6 (checks part): robustness, sensitivity and power, and whether linkage could change it."""
+    linkage = text.linkage_error_sentence(results)
+    return tables.to_html(tables.checks_table(results), "Robustness, sensitivity and group size") + (
+        _p(linkage) if linkage else ""
+    )
 
 
 def annex(results: dict[str, Any]) -> str:

@@ -121,6 +121,32 @@ def interval_sentence(row: dict[str, Any]) -> str:
     )
 
 
+def linkage_error_sentence(results: dict[str, Any]) -> str:
+    """Whether the choice of which links to trust could change the conclusion, in plain words ("" if the
+    results hold no linkage-error check)."""
+    section = results.get("linkage_error")
+    if not section:
+        return ""
+    leads = {
+        "linkage_high_confidence": "with only the people linked with a match probability of "
+        f"{section['high_confidence_threshold']:.2f} or more",
+        "linkage_review_band": "with the people in the linkage review band added",
+    }
+    parts = []
+    for check in section["checks"]:
+        lead = leads[check["check"]]
+        if check["estimate"] is None:
+            parts.append(f"{lead.capitalize()}: {check['note']}.")
+            continue
+        effect = "would change" if check["changes_conclusion"] else "does not change"
+        parts.append(
+            f"{lead.capitalize()}, the difference in the one-year reoffending rate is "
+            f"{check['estimate'] * 100:+.1f} percentage points (95% interval {check['ci_low'] * 100:+.1f} to "
+            f"{check['ci_high'] * 100:+.1f}); this {effect} the conclusion."
+        )
+    return "Linkage check. " + " ".join(parts)
+
+
 def significance_sentence(results: dict[str, Any]) -> str:
     """Whether the headline difference is statistically significant, and its 95% interval, in plain words."""
     row = measure(results, HEADLINE_MEASURE)
