@@ -462,7 +462,7 @@ class _Clock:
 
 
 def _train_m(
-    session: _Session, base: dict, labels: pd.DataFrame, rare: pd.DataFrame, n_rows: int
+    session: _Session, base: dict, labels: pd.DataFrame, rare: pd.DataFrame, n_rows: int, max_pairs: float
 ) -> tuple[dict, dict[str, list[str]], list[str]]:
     """Run the m training sources (see :data:`M_SOURCES`) and compose their estimates.
 
@@ -488,7 +488,7 @@ def _train_m(
         trainer = session.linker(tables, copy.deepcopy(base))
         try:
             trainer.training.estimate_parameters_using_expectation_maximisation(
-                rule, estimate_without_term_frequencies=True
+                rule, estimate_without_term_frequencies=True, max_pairs=max_pairs
             )
         except SplinkException as exc:
             logger.warning("m training source %s failed (%s); it is left out", name, type(exc).__name__)
@@ -546,7 +546,7 @@ def _score_pairs(
         # m: upload rows against main records only, so that m describes how a submitted identity
         # differs from the recorded one (aliases would blur it); scoring then uses aliases too.
         rare = rare_name_pairs(upload, candidates, tf, n_identities)
-        model, used, failed = _train_m(session, base, labels, rare, len(up))
+        model, used, failed = _train_m(session, base, labels, rare, len(up), settings.em_max_pairs)
         clock.lap("train_m", "predict")
         linker = session.linker([("a_upload", "a_upload"), ("b_national", "b_national")], model)
         scored = linker.inference.predict(threshold_match_probability=1e-4).as_pandas_dataframe()

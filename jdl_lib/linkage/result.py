@@ -47,6 +47,9 @@ class LinkageSettings:
         National people sampled to estimate u probabilities by random pairs.
     u_max_pairs
         Random pairs drawn among the sample to estimate u probabilities.
+    em_max_pairs
+        Most blocked pairs each expectation-maximisation session works on; larger blocks are sampled
+        by record (Splink's ``max_pairs``), which keeps training time flat as the store grows.
     seed
         Seed for every random sample, so a run can be repeated exactly.
     """
@@ -58,6 +61,7 @@ class LinkageSettings:
     identifier_min_agreement: int = 2
     u_sample_records: int = 100_000
     u_max_pairs: float = 1e6
+    em_max_pairs: float = 4e5
     seed: int = 2013
 
 
