@@ -7,9 +7,10 @@ gender (Splink's comparison library: ``NameComparison`` on each name, ``DateOfBi
 ``ExactMatch`` on gender; prior from deterministic rules, u by random sampling, m by EM blocked on
 date of birth and on full name; links at match probability 0.9, the best per upload row). Both are
 scored by one rule (``jdl_lib.linkage.quality``). Prints precision, recall, F1, wall-clock seconds
-and the process's CPU seconds (less inflated on a busy shared machine) side by side, jdl's recall by sex and ethnicity, and the ratios to the targets (issue 16): jdl's F1 at least
-the plain model's on every profile; on ``messy-none-id`` at 2,000 vs 5M, precision >= 99.5%,
-recall >= 95%, under 60 s. Exit status 1 if a target is missed.
+and the process's CPU seconds (less inflated on a busy shared machine) side by side, jdl's recall
+by sex and ethnicity, and the ratios to the targets (issue 16): jdl's F1 at least the plain
+model's on every profile; on ``messy-none-id`` at 2,000 vs 5M, precision >= 99.5%, recall >= 95%,
+under 60 s. Exit status 1 if a target is missed.
 
     .venv/bin/python bench/bench_linkage.py                      # 5M people, 2,000 submitted
     .venv/bin/python bench/bench_linkage.py --people 1000000 --store data/bench_linkage_1m.duckdb
