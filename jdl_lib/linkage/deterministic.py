@@ -170,7 +170,8 @@ def identifier_pass(
         found = con.execute(
             f"""
             WITH hit AS (
-                SELECT u.upload_row, p.person_id FROM {t["up"]} u JOIN people p ON p.{column} = u.{column}
+                SELECT u.upload_row, p.person_id FROM {t["up"]} u
+                JOIN people p ON upper(trim(p.{column})) = u.{column}
             ), rec AS (
                 SELECT * FROM ({NATIONAL_RECORDS_SQL}) WHERE person_id IN (SELECT person_id FROM hit)
             )

@@ -38,7 +38,7 @@ import duckdb
 import pandas as pd
 
 from jdl_lib.errors import LinkageError
-from jdl_lib.linkage.deterministic import NATIONAL_RECORDS_SQL, registered
+from jdl_lib.linkage.deterministic import registered
 from jdl_lib.linkage.nicknames import forename_keys, forename_roots
 from jdl_lib.linkage.result import LinkageSettings
 
@@ -138,23 +138,46 @@ def national_sample(con: duckdb.DuckDBPyConnection, n: int, seed: int) -> pd.Dat
     ).df()
 
 
-def name_frequencies(con: duckdb.DuckDBPyConnection, column: str, names: pd.Series) -> pd.DataFrame:
-    """Return ``<column>, tf_<column>``: each name's share of all national identities, for ``names``.
+def name_frequencies(
+    con: duckdb.DuckDBPyConnection, names: dict[str, pd.Series]
+) -> tuple[dict[str, pd.DataFrame], int]:
+    """Return each name's share of all national identities, and the number of identities.
 
-    Splink would otherwise count frequencies in the candidates it is given, which are selected for
-    resembling the upload and so overstate the upload's own names.
+    Parameters
+    ----------
+    con
+        Connection to the national store.
+    names
+        ``forename`` and ``surname``: the names whose frequencies are wanted (upload and candidates).
+
+    Returns
+    -------
+    tables, n_identities
+        For each column a frame ``<column>, tf_<column>`` (Splink's term-frequency lookup form), and
+        the count of main records and aliases. Splink would otherwise count frequencies among the
+        candidates it is given, which are selected for resembling the upload and so overstate the
+        upload's own names. One scan of the store counts both columns.
     """
-    wanted = pd.DataFrame({column: pd.Series(names, dtype="string").dropna().unique()})
-    with registered(con, wanted=wanted) as t:
-        return con.execute(
-            f"""
-            WITH ids AS (SELECT {column} FROM ({NATIONAL_RECORDS_SQL})),
-            total AS (SELECT count(*) AS n FROM ids)
-            SELECT ids.{column}, count(*) / any_value(total.n) AS tf_{column}
-            FROM ids SEMI JOIN {t["wanted"]} w ON w.{column} = ids.{column}, total
-            GROUP BY ids.{column}
-            """
-        ).df()
+    counts = con.execute(
+        """
+        WITH ids AS (
+            SELECT upper(trim(forename)) AS forename, upper(trim(surname)) AS surname FROM people
+            UNION ALL
+            SELECT upper(trim(forename)), upper(trim(surname)) FROM aliases
+        )
+        SELECT grouping(forename) = 1 AS is_surname, coalesce(forename, surname) AS name, count(*) AS n
+        FROM ids GROUP BY GROUPING SETS ((forename), (surname))
+        """
+    ).df()
+    n_identities = int(counts.loc[~counts["is_surname"], "n"].sum())
+    tables = {}
+    for column, wanted in names.items():
+        part = counts[counts["is_surname"] == (column == "surname")]
+        part = part[part["name"].isin(set(pd.Series(wanted, dtype="string").dropna()))]
+        tables[column] = pd.DataFrame(
+            {column: part["name"].to_numpy(), f"tf_{column}": part["n"].to_numpy() / max(n_identities, 1)}
+        )
+    return tables, n_identities
 
 
 def _splink_table(con: duckdb.DuckDBPyConnection, name: str, records: pd.DataFrame) -> None:
@@ -521,8 +544,7 @@ def _score_pairs(
     clock.lap("candidates", "sample_and_prepare")
     sample = national_sample(con, settings.u_sample_records, settings.seed)
     names = {c: pd.concat([candidates[c], upload[c], sample[c]]) for c in ("forename", "surname")}
-    tf = {c: name_frequencies(con, c, v) for c, v in names.items()}
-    n_identities = con.execute(f"SELECT count(*) FROM ({NATIONAL_RECORDS_SQL})").fetchall()[0][0]
+    tf, n_identities = name_frequencies(con, names)
     up = upload.assign(unique_id="U" + upload["upload_row"].astype(str), person_id=pd.NA)
     logger.info("probabilistic linkage: %d upload rows, %d national candidates", len(up), len(candidates))
 
