@@ -180,3 +180,22 @@ def test_bad_arguments_are_refused() -> None:
         _cohort(selection="worst")
     with pytest.raises(ValueError, match="between 0 and 1"):
         NoiseConfig(pnc_missing=1.5)
+
+
+@pytest.mark.slow
+def test_messy_profile_disagrees_as_published() -> None:
+    # about 18% of surnames and 12% of forenames differ from the person's record, 4% swapped, gender blank
+    c = _cohort(n=1_500, selection="random", noise=NoiseConfig.profile("messy-none-id"), seed=3)
+    key = c.answer_key[c.answer_key.person_id.notna() & c.answer_key.duplicate_of.isna()]
+    rows = c.upload.iloc[key.upload_row.to_numpy() - 2]
+    truth = _people(key.person_id.unique()).loc[key.person_id.astype(int)]
+    surname_differs = (rows.surname.to_numpy() != truth.surname.to_numpy()).mean()
+    forename_differs = (rows.forename.to_numpy() != truth.forename.to_numpy()).mean()
+    swapped = (rows.forename.to_numpy() == truth.surname.to_numpy()).mean()
+    assert 0.17 <= surname_differs <= 0.26, surname_differs  # 18% plus swaps and aliases
+    assert 0.12 <= forename_differs <= 0.21, forename_differs
+    assert 0.025 <= swapped <= 0.055, swapped
+    assert 0.07 <= rows.gender.isna().mean() <= 0.13
+    assert rows.pnc_id.isna().all() and rows.prison_number.isna().all()
+    with pytest.raises(ValueError, match="messy-none-id"):
+        NoiseConfig.profile("very-messy")
