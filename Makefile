@@ -28,7 +28,7 @@ $(STORE): | $(STAMP)
 demo: $(STORE)
 	$(BIN)/jdl synth-cohort --store $(STORE) --n 800 --setting custody --from 2005-01-01 --to 2010-12-31 \
 		--effect -0.08 --selection higher_risk --seed 7 --out outputs/demo-cohort
-	$(BIN)/jdl run parameters/demo.yaml
+	$(BIN)/jdl run parameters/demo.yaml --replace
 	@echo "Answer key and true effect of the demo cohort: outputs/demo-cohort/truth.json"
 
 # The demo requests of `make publish` (parameters/sector/): request id, setting, planted effect, cohort seed.

@@ -319,7 +319,9 @@ _ACCEPT_DROPPED_HELP = (
 @app.command("run")
 def run_cmd(
     params: str = typer.Argument(..., help="The request's parameter file (parameters/<request-id>.yaml)."),
-    outputs: str = typer.Option("outputs", help="Folder that receives outputs/<request-id>/."),
+    outputs: str = typer.Option(
+        None, help="Folder that receives <request-id>/ (default: outputs/ of the project holding the file)."
+    ),
     keep_upload: bool = typer.Option(
         False, "--keep-upload", help="Keep the submitted file after release (default: it is deleted)."
     ),
@@ -393,7 +395,9 @@ def batch_cmd(
     folder: str = typer.Argument(
         "parameters", help="Folder of parameter files; every *.yaml is one request."
     ),
-    outputs: str = typer.Option("outputs", help="Folder that receives outputs/<request-id>/."),
+    outputs: str = typer.Option(
+        None, help="Folder that receives <request-id>/ (default: outputs/ of the project holding the file)."
+    ),
     keep_upload: bool = typer.Option(
         False,
         "--keep-upload",

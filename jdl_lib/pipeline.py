@@ -61,7 +61,7 @@ from jdl_lib.privacy.lab import keyed_hash, lab_secret, open_lab
 from jdl_lib.report import assemble
 from jdl_lib.report.render import render_report
 from jdl_lib.report.results import SCHEMA_VERSION, validate_results, write_results
-from jdl_lib.spec import MatchingSpec, RequestSpec, load_spec
+from jdl_lib.spec import MatchingSpec, RequestSpec, load_spec, project_root
 from jdl_lib.standard_errors import SE_METHODS, resolve_se_method
 from jdl_lib.store import NationalStore
 from jdl_lib.subgroups import SubgroupAnalysis, add_subgroup_columns, analyse_subgroups, subgroups_results
@@ -616,7 +616,7 @@ def analyse(
 def run_request(
     spec_path: str | Path,
     *,
-    outputs: str | Path = "outputs",
+    outputs: str | Path | None = None,
     keep_upload: bool = False,
     progress: bool = True,
     root: str | Path | None = None,
@@ -635,9 +635,10 @@ def run_request(
     The submitted file is deleted once the report is released, as the lab promises charities
     (``keep_upload=True`` keeps it while an analyst is still working on a request); a refused or failed run
     keeps it so the request can be re-run. ``root`` is the folder every path in the parameter file must
-    stay inside (default: the project holding the file). ``max_dropped_share`` is the largest share of
-    upload rows validation may drop before the request is refused (raise it only once the losses are
-    understood).
+    stay inside (default: the project holding the file); ``outputs`` defaults to its ``outputs/`` folder,
+    so a run started from another working directory releases into, and is guarded by, the same lab.
+    ``max_dropped_share`` is the largest share of upload rows validation may drop before the request is
+    refused (raise it only once the losses are understood).
 
     Raises
     ------
@@ -646,6 +647,8 @@ def run_request(
     """
     started, clock = datetime.now(UTC), time.perf_counter()
     spec = load_spec(spec_path, root)
+    if outputs is None:
+        outputs = (Path(root).resolve() if root is not None else project_root(spec.source.parent)) / "outputs"
     try:
         lab = open_lab(outputs)
     except JdlError as exc:  # no lab to audit to: starting one here would reset the guard
@@ -659,7 +662,7 @@ def run_request(
         "code_version": code_version(),
         "started": started.isoformat(timespec="seconds"),
         "released": False,
-        "replaced": replace,
+        "replaced": False,
     }
     guard = {
         "directory": lab,
@@ -669,7 +672,8 @@ def run_request(
     analysis: Analysis | None = None
     status, message, out_dir = "failed", "", None
     try:
-        check_request_id(spec.organisation_id, spec.request_id, directory=lab, replace=replace)
+        earlier = check_request_id(spec.organisation_id, spec.request_id, directory=lab, replace=replace)
+        audit["replaced"] = earlier > 0
         audit["upload_hash"] = keyed_file_hash(key, spec.upload)
         with NationalStore.open(spec.store) as store, RunWorkspace(spec.request_id) as workspace:
             audit["data_version"] = store.provenance.content_hash
@@ -736,7 +740,7 @@ def _audit_run(audit: dict[str, Any], lab: Path, upload_people: pd.DataFrame | N
 def run_batch(
     folder: str | Path,
     *,
-    outputs: str | Path = "outputs",
+    outputs: str | Path | None = None,
     keep_upload: bool = False,
     progress: bool = True,
     root: str | Path | None = None,

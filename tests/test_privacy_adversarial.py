@@ -113,7 +113,8 @@ def test_rerun_of_the_same_request_with_one_person_removed_is_refused(lab):
 
 
 def test_replacement_is_explicit_audited_and_keeps_the_old_group_comparable(lab):
-    lab.run("r1")
+    assert lab.run("r1", replace=True).status == "released"  # nothing to replace yet
+    assert lab.audit()[-1]["replaced"] is False
     lab.group = GROUP[::-1]  # the same people: a re-run that reveals nothing new
     assert lab.run("r1", replace=True).status == "released"
     assert lab.audit()[-1]["replaced"] is True and lab.audit()[-1]["status"] == "succeeded"
@@ -158,8 +159,10 @@ def test_another_working_directory_uses_the_lab_of_the_outputs(lab, tmp_path, mo
     lab.group = GROUP[1:]
     outcome = lab.run("r2", outputs=lab.outputs)
     assert outcome.status == "refused" and "by only 1 person" in outcome.message
+    default = pipeline.run_request(lab.params("r3", "diff-org"), progress=False, keep_upload=True)
+    assert default.status == "refused" and "by only 1 person" in default.message
     assert not (elsewhere / "outputs").exists()
-    assert [r["status"] for r in lab.audit()] == ["succeeded", "refused"]
+    assert [r["status"] for r in lab.audit()] == ["succeeded", "refused", "refused"]
 
 
 def test_a_deleted_lab_folder_does_not_reset_the_guard(lab):
@@ -278,6 +281,17 @@ def test_two_released_groups_cannot_be_subtracted_through_the_registry(lab):
     assert lab.run("r2").status == "released"
     first, second = json.loads(registry_path(lab.outputs / ".lab").read_text())["releases"]
     assert not set(first["points"]) & set(second["points"])
+
+
+def test_releasing_the_same_group_again_stores_no_further_sketch(lab):
+    """Sketches of one group at more points than it has people would give the group away by interpolation."""
+    for request_id, replace in [("r1", False), ("r1", True), ("r1", True), ("r2", False)]:
+        assert lab.run(request_id, replace=replace).status == "released"
+    releases = json.loads(registry_path(lab.outputs / ".lab").read_text())["releases"]
+    assert sum("values" in e for e in releases) == 1 and len(releases) == 4
+    assert {e.get("same_as") for e in releases[1:]} == {"r1"}
+    lab.group = GROUP[1:]
+    assert "by only 1 person" in lab.run("r3").message
 
 
 # --- 6. a request id belongs to one organisation ----------------------------------------------------

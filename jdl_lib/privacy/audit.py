@@ -48,7 +48,7 @@ AUDIT_FIELDS: dict[str, str] = {
     "deleted_at": "Time the workspace deletion was confirmed (UTC, ISO 8601).",
     "swept": "Number of workspaces of killed runs deleted at this run's start.",
     "released": "True if the report was released to outputs/<request id>/.",
-    "replaced": "True if the run was allowed to replace the request's released report (--replace).",
+    "replaced": "True if the run replaces a report already released for the request (--replace).",
     "design": "Workbench: a locked design's matching settings (method, ratio, caliper, strata, covariates).",
     "design_hash": "Workbench: SHA-256 of the locked design's settings, to tie outcome looks to a lock.",
     "balance_verdict": "Workbench: the locked design's overall balance verdict (good, reasonable, poor).",

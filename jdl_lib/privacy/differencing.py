@@ -30,7 +30,8 @@ What someone holding the whole lab folder (sketches *and* secret) and the nation
 * not the group: 20 field elements (about 1,200 bits) cannot single out a group of hundreds among
   hundreds of thousands of national records (tens of thousands of bits);
 * not the difference between two released groups: each release has its own random points, so two
-  sketches cannot be divided by each other;
+  sketches cannot be divided by each other (and a group released again unchanged gets no second sketch,
+  which would add points to the same polynomial);
 * only this: with a list that already matches a released group in all but fewer than about 20 people,
   the sketch tells them who the rest are, exactly as the guard itself can. Such a list is the group.
 
@@ -281,6 +282,8 @@ def _guard(releases: list[dict], request_id: str, values: list[int], min_differe
     """Refuse ``values`` if 1 to ``min_difference - 1`` people from a release; return an identical one."""
     identical = None
     for entry in releases:
+        if "same_as" in entry:  # the same group as an earlier entry, which is compared instead
+            continue
         d = _difference(values, entry, min_difference)
         if d == 0:
             identical = identical or entry["request_id"]
@@ -380,7 +383,9 @@ def record_request(
 
     Call just before the report is moved into place (and :func:`forget_request` if that fails), so two
     runs at the same time cannot both pass the guard against each other. A replaced report's earlier
-    entry is kept: it was published and stays comparable.
+    entry is kept: it was published and stays comparable. A group identical to one already released is
+    recorded by reference, without a sketch of its own: sketches of one group at ever more points would,
+    once there were more points than people, give the group away.
     """
     _check_min_difference(min_difference)
     registry = _Registry(directory)
@@ -388,8 +393,14 @@ def record_request(
     org = registry.org(organisation_id)
     with registry.locked() as releases:
         _check_request(releases, org, request_id, replace)
-        _guard(releases, request_id, values, min_difference)
-        releases.append(_entry(request_id, org, values, datetime.now(UTC).date().isoformat()))
+        identical = _guard(releases, request_id, values, min_difference)
+        released = datetime.now(UTC).date().isoformat()
+        if identical is None:
+            releases.append(_entry(request_id, org, values, released))
+        else:  # one sketch per distinct group: more points on the same polynomial would add up
+            releases.append(
+                {"request_id": request_id, "organisation": org, "released": released, "same_as": identical}
+            )
     return len(values)
 
 
