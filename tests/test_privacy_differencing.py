@@ -15,8 +15,11 @@ import pytest
 
 from jdl_lib.errors import DisclosureError
 from jdl_lib.privacy.differencing import (
+    PRIME,
     SKETCH_POINTS,
     DifferencingError,
+    _characteristic,
+    _mulmod,
     check_differencing,
     check_request_id,
     forget_request,
@@ -139,3 +142,23 @@ def test_open_lab_lives_in_the_outputs_and_is_not_restarted_beside_releases(tmp_
     (outputs / ".lab" / "secret.key").unlink()
     with pytest.raises(DisclosureError, match="1 released report.*restore the lab folder"):
         open_lab(outputs)
+
+
+def test_vectorised_field_arithmetic_matches_python_integers():
+    rng = np.random.default_rng(5)
+    edge = [PRIME - 1, (1 << 61) - 2, 1 << 60, 1, 0]
+    a = np.array(edge + [int(x) for x in rng.integers(0, PRIME, 200, dtype=np.uint64)], dtype=np.uint64)
+    b = np.array(edge[::-1] + [int(x) for x in rng.integers(0, PRIME, 200, dtype=np.uint64)], dtype=np.uint64)
+    assert [int(v) for v in _mulmod(a, b)] == [int(x) * int(y) % PRIME for x, y in zip(a, b, strict=True)]
+    for n in (0, 1, 2, 3, 255, 801):
+        values = [int(v) for v in rng.integers(0, 1 << 60, n, dtype=np.uint64)]
+        points = [int(p) for p in rng.integers(1 << 60, PRIME, 7, dtype=np.uint64)]
+        expected = [_plain_product(values, z) for z in points]
+        assert _characteristic(values, points) == expected
+
+
+def _plain_product(values, z):
+    acc = 1
+    for h in values:
+        acc = acc * (z - h) % PRIME
+    return acc

@@ -54,6 +54,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+
 from jdl_lib.errors import DisclosureError
 from jdl_lib.privacy.disclosure import DEFAULT_THRESHOLD
 from jdl_lib.privacy.lab import keyed_hash, lab_dir, lab_secret
@@ -70,6 +72,7 @@ SKETCH_POINTS = MAX_MIN_DIFFERENCE
 #: points at or above it, so no characteristic polynomial is ever evaluated at one of its roots.
 PRIME = (1 << 61) - 1
 _POINT_FLOOR = 1 << 60
+_PRIME64, _LOW31, _LOW30 = np.uint64(PRIME), np.uint64((1 << 31) - 1), np.uint64((1 << 30) - 1)
 _FORMAT = 2
 _REGISTRY = "registry.json"
 _LEGACY_FOLDER = "registry"
@@ -102,15 +105,25 @@ def _person_values(key: bytes, person_ids: Iterable[object]) -> list[int]:
     return sorted({int(keyed_hash(key, str(pid))[:15], 16) for pid in person_ids})
 
 
+def _mulmod(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Elementwise ``a * b mod PRIME`` for uint64 arrays below PRIME, in 31-bit halves (no overflow)."""
+    a_hi, a_lo, b_hi, b_lo = a >> 31, a & _LOW31, b >> 31, b & _LOW31
+    mid = a_hi * b_lo + a_lo * b_hi  # < 2^62; times 2^31 folds to (mid >> 30) + (mid mod 2^30) * 2^31
+    total = (a_hi * b_hi << 1) + (mid >> 30) + ((mid & _LOW30) << 31) + a_lo * b_lo  # < 2^64
+    total = (total & _PRIME64) + (total >> 61)
+    total = (total & _PRIME64) + (total >> 61)
+    return np.where(total >= _PRIME64, total - _PRIME64, total)
+
+
 def _characteristic(values: list[int], points: list[int]) -> list[int]:
-    """``prod(z - h)`` over the group at each point (one multiplication per person per point)."""
-    out = []
-    for z in points:
-        acc = 1
-        for h in values:
-            acc = acc * (z - h) % PRIME
-        out.append(acc)
-    return out
+    """``prod(z - h)`` over the group at each point (a product tree, all points at once)."""
+    # Points lie at or above 2^60 and values below it, so every factor is in 1 .. PRIME - 1.
+    factors = np.asarray(points, dtype=np.uint64)[:, None] - np.asarray(values, dtype=np.uint64)[None, :]
+    while factors.shape[1] > 1:
+        if factors.shape[1] % 2:
+            factors = np.hstack([factors, np.ones((len(points), 1), dtype=np.uint64)])
+        factors = _mulmod(factors[:, 0::2], factors[:, 1::2])
+    return [int(v) for v in factors[:, 0]] if len(values) else [1] * len(points)
 
 
 def _solve(rows: list[list[int]]) -> list[int] | None:
@@ -159,28 +172,38 @@ def _difference(values: list[int], entry: dict, below: int) -> int | None:
         return None
     current = _characteristic(values, points)
     ratios = [a * pow(b, PRIME - 2, PRIME) % PRIME for a, b in zip(current, stored, strict=True)]
-    for d in range(abs(delta), below, 2):
-        if d == 0:
-            if all(r == 1 for r in ratios):
-                return 0
-            continue
-        a, b = (d + delta) // 2, (d - delta) // 2
-        if d >= len(points):  # not enough equations to verify; cannot happen for below <= SKETCH_POINTS
-            return None
-        # P(z) - r Q(z) = 0 with P, Q monic of degrees a and b: unknowns are their lower coefficients.
-        rows = [
-            [pow(z, j, PRIME) for j in range(a)]
-            + [(-r * pow(z, j, PRIME)) % PRIME for j in range(b)]
-            + [(r * pow(z, b, PRIME) - pow(z, a, PRIME)) % PRIME]
-            for z, r in zip(points, ratios, strict=True)
-        ]
-        solution = _solve(rows)
+    sizes = [d for d in range(abs(delta), below, 2) if d < len(points)]  # always one equation to spare
+    if not sizes:
+        return None
+    if sizes[0] == 0 and all(r == 1 for r in ratios):
+        return 0
+    # A fit at the largest size is necessary for any smaller difference (multiply P and Q by a common
+    # factor), so one solve settles the usual case of a group far from this release.
+    if _fit(points, ratios, delta, sizes[-1]) is None:
+        return None
+    for d in sizes:
+        solution = _fit(points, ratios, delta, d) if d else None
         if solution is None:
             continue
+        a = (d + delta) // 2
         if a and sum(_poly(solution[:a], h) == 0 for h in values) != a:
             continue  # the people only in the new group must be people in it
         return d
     return None
+
+
+def _fit(points: list[int], ratios: list[int], delta: int, d: int) -> list[int] | None:
+    """Coefficients of monic P, Q with P(z) = r Q(z) at every point, deg P + deg Q = d; None if none fit."""
+    a, b = (d + delta) // 2, (d - delta) // 2
+    if d == 0:
+        return [] if all(r == 1 for r in ratios) else None
+    rows = [
+        [pow(z, j, PRIME) for j in range(a)]
+        + [(-r * pow(z, j, PRIME)) % PRIME for j in range(b)]
+        + [(r * pow(z, b, PRIME) - pow(z, a, PRIME)) % PRIME]
+        for z, r in zip(points, ratios, strict=True)
+    ]
+    return _solve(rows)
 
 
 # ------------------------------------------------------------------------------------------------ registry
