@@ -56,7 +56,7 @@ class Lab:
             connection=SimpleNamespace(execute=lambda sql: None),
         )
 
-    def _analyse(self, spec, store, upload_path, step=None):
+    def _analyse(self, spec, store, upload_path, step=None, **options):
         return pipeline.Analysis(
             results=example_results(),
             analysed_person_ids=np.array(self.group),
