@@ -173,4 +173,60 @@ def add_index_events(attrition: Attrition, events: IndexEventResult) -> Attritio
     )
 
 
-__all__ = ["METHOD_LABELS", "Attrition", "Stage", "add_index_events", "add_linkage", "from_intake"]
+#: What to check when most people are lost for one reason, keyed by the start of the reason's wording.
+_CAUSES = {
+    "not found in the national records": (
+        "most people were not found in the national records: check that the upload holds the intended "
+        "people with their names and dates of birth as recorded, and that the national store covers them"
+    ),
+    REVIEW_REASONS["pnc_conflict"]: (
+        "most PNC IDs point to national people whose names or dates of birth disagree with the upload: "
+        "check the name and date columns of the upload and of the national extract"
+    ),
+    REVIEW_REASONS["prison_number_conflict"]: (
+        "most prison numbers point to national people whose names or dates of birth disagree with the "
+        "upload: check the name and date columns of the upload and of the national extract"
+    ),
+}
+
+
+def explain_shortfall(attrition: Attrition, store_problems: list[str] | None = None) -> str:
+    """Say where a group too small to analyse lost its people, and the likeliest cause.
+
+    Why: a refusal that only says "send more people" hides a fixable fault, such as a national extract
+    whose names are not in the documented form, against which nobody links (issue 16, item 7). The text
+    holds counts only (no personal data): every stage with its losses, then the largest single loss and
+    what to check for it. ``store_problems`` names national columns not in their documented form
+    (:meth:`jdl_lib.store.NationalStore.identifier_form_problems`); they are named first when linkage
+    lost the most.
+    """
+    lines = ["Where the people were lost:"]
+    for s in attrition.stages:
+        reasons = "; ".join(f"{n} {r}" for r, n in s.losses)
+        lines.append(f"  {s.label}: {s.count}" + (f" (lost {s.lost}: {reasons})" if s.lost else ""))
+    stage = max(attrition.stages[1:], key=lambda s: s.lost, default=None)
+    if stage is None or stage.lost == 0:
+        return "\n".join(lines)
+    reason, n = max(stage.losses, key=lambda item: item[1])
+    share = n / max(attrition.submitted, 1)
+    if stage.key == "linked" and store_problems:
+        cause = (
+            f"the national store holds {', '.join(store_problems)} values not in the documented form "
+            "(e.g. names not in upper case), so they cannot match the upload; re-import the extract with "
+            "`jdl import-national`, which normalises them"
+        )
+    else:
+        cause = _CAUSES.get(reason, f"{n} of {attrition.submitted} submitted were lost because {reason}")
+    lines.append(f"Largest loss ({share:.0%} of those submitted) at '{stage.label}'. Likely cause: {cause}.")
+    return "\n".join(lines)
+
+
+__all__ = [
+    "METHOD_LABELS",
+    "Attrition",
+    "Stage",
+    "add_index_events",
+    "add_linkage",
+    "explain_shortfall",
+    "from_intake",
+]

@@ -26,7 +26,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from jdl_lib import __version__
-from jdl_lib.attrition import Attrition, add_index_events, add_linkage, from_intake
+from jdl_lib.attrition import Attrition, add_index_events, add_linkage, explain_shortfall, from_intake
 from jdl_lib.balance.stats import BalanceResult, assess_balance
 from jdl_lib.derived import candidate_pool, index_event_features
 from jdl_lib.errors import DisclosureError, IntakeError, JdlError, JdlWarning
@@ -258,7 +258,13 @@ def prepare_request(
         in_setting,
         intake.people,
     )
-    check_minimum_group(len(treated), spec.disclosure.min_group, stage="people with an eligible index event")
+    try:
+        check_minimum_group(
+            len(treated), spec.disclosure.min_group, stage="people with an eligible index event"
+        )
+    except DisclosureError as exc:  # say where the people went, not only that there are too few
+        explanation = explain_shortfall(attrition, store.identifier_form_problems())
+        raise DisclosureError(f"{exc}\n{explanation}") from None
     step(STAGES[2])
 
     review_treated = review_band_events(linkage, intake.people, store, spec.setting)

@@ -316,6 +316,27 @@ class NationalStore:
             raise
         return cls(path, con, prov)
 
+    def identifier_form_problems(self) -> list[str]:
+        """Identifier columns holding values not in their documented form (``table.column``, no values).
+
+        A store imported by this version is always in form (the importer normalises); one imported by an
+        earlier version may hold lower-case names or short PNC IDs, against which nothing links. Used to
+        name that cause when a request loses most of its people at linkage.
+        """
+        found = []
+        for t in schema.TABLES:
+            checks_sql = [
+                f"count(*) FILTER (WHERE {q(c.name)} IS DISTINCT FROM {checks.normalised_column(c)})"
+                for c in t.columns
+                if c.form is not None
+            ]
+            if not checks_sql:
+                continue
+            counts = self.connection.execute(f"SELECT {', '.join(checks_sql)} FROM {q(t.name)}").fetchall()[0]
+            named = [c.name for c in t.columns if c.form is not None]
+            found += [f"{t.name}.{name}" for name, n in zip(named, counts, strict=True) if n]
+        return found
+
     def close(self) -> None:
         """Release the DuckDB connection."""
         self.connection.close()

@@ -172,6 +172,11 @@ def _normalised(col: schema.Column) -> str | None:
     return None
 
 
+def normalised_column(col: schema.Column) -> str:
+    """SQL of ``col`` rewritten into its documented form (the column itself when it has none)."""
+    return _normalised(col) or q(col.name)
+
+
 def normalised_select(t: schema.Table, view: str) -> str:
     """SELECT over a source view with identifiers and codes rewritten into their documented forms."""
     replaced = [(c.name, _normalised(c)) for c in t.columns]

@@ -88,3 +88,20 @@ def test_from_real_intake_index_events_and_linkage(tmp_path):
     assert table.loc["linked", "breakdown"].startswith("20 by PNC ID; 35 by exact name")
     assert "3 not found in the national records" in table.loc["linked", "reasons"]
     assert table.loc["index_event", "reasons"].startswith("7 no release from custody within 365 days")
+
+
+def test_explain_shortfall_names_the_largest_loss_and_its_cause() -> None:
+    """Issue 16 item 7: 0 of 433 linked because every PNC ID met a name conflict, said as such."""
+    from jdl_lib.attrition import explain_shortfall
+    from jdl_lib.linkage.result import REVIEW_REASONS
+
+    conflict = REVIEW_REASONS["pnc_conflict"]
+    a = (
+        Attrition.start(433)
+        .then("valid", "Valid records", {})
+        .then("linked", "Found in national records", {conflict: 400, "not found in the national records": 33})
+    )
+    text = explain_shortfall(a)
+    assert "Found in national records: 0 (lost 433: 400 " in text
+    assert "Largest loss (92% of those submitted)" in text and "most PNC IDs point to" in text
+    assert "people.surname values not in the documented form" in explain_shortfall(a, ["people.surname"])

@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
+import yaml
 from conftest import COVERAGE_END, COVERAGE_START, write_extract
 from typer.testing import CliRunner
 
@@ -410,3 +411,48 @@ def test_an_extract_in_owners_spelling_still_links(raw_extract, tmp_path: Path) 
     truth = people.iloc[:80].reset_index(drop=True).person_id.to_numpy()
     assert (linked.sort_values("upload_row").person_id.to_numpy() == truth).all()
     assert result.counts.get("pnc", 0) >= 40 and result.counts.get("exact", 0) >= 30
+
+
+def test_identifier_form_problems_names_an_old_store(national_store: Path, tmp_path: Path) -> None:
+    """A store imported before identifiers were normalised is recognised (columns named, no values)."""
+    with NationalStore.open(national_store) as store:
+        assert store.identifier_form_problems() == []
+    old = tmp_path / "old.duckdb"
+    old.write_bytes(national_store.read_bytes())
+    con = duckdb.connect(str(old))
+    con.execute("UPDATE people SET surname = lower(surname) || ' ', pnc_id = lower(pnc_id)")
+    con.close()
+    with NationalStore.open(old) as store:
+        assert store.identifier_form_problems() == ["people.pnc_id", "people.surname"]
+
+
+def test_a_request_that_links_nobody_says_where_and_why(national_store: Path, tmp_path: Path) -> None:
+    """Issue 16 item 7: a refusal for too few people shows the attrition and names the likely cause."""
+    from conftest import make_raw_extract
+
+    from jdl_lib.errors import DisclosureError
+    from jdl_lib.pipeline import prepare_request
+    from jdl_lib.spec import load_spec
+
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'lab'\n")
+    strangers = make_raw_extract(n_people=200, seed=99)["people"]  # nobody on this national index
+    strangers = strangers.drop_duplicates(["forename", "surname", "date_of_birth"]).iloc[:80]
+    _upload(strangers, tmp_path / "upload.csv")
+    (tmp_path / "national.duckdb").write_bytes(national_store.read_bytes())
+    spec = {
+        "request_id": "strangers",
+        "organisation": "Test",
+        "organisation_id": "test",
+        "intervention": {"name": "mentoring", "description": "Mentoring."},
+        "upload": "upload.csv",
+        "setting": "custody",
+        "store": "national.duckdb",
+    }
+    (tmp_path / "strangers.yaml").write_text(yaml.safe_dump(spec))
+    with NationalStore.open(tmp_path / "national.duckdb") as store, pytest.raises(DisclosureError) as info:
+        prepare_request(load_spec(tmp_path / "strangers.yaml", tmp_path), store, tmp_path / "upload.csv")
+    message = str(info.value)
+    assert "fewer than the minimum" in message and "Where the people were lost:" in message
+    assert "Found in national records: " in message and "not found in the national records" in message
+    assert "Likely cause: most people were not found in the national records" in message
+    assert not any(name in message for name in strangers.surname.unique())
