@@ -61,6 +61,10 @@ Schema version: **{version}**.
   coverage start (default 2000-01-01) and outcomes are complete only when the index date plus 18
   months is on or before the coverage end (default 2012-12-31, so the last analysable index date is
   2011-06-30).
+- Where the store lives: a request's parameter file may only name files inside the project, so a
+  multi-GB store on another volume (given by absolute path, or through a symlink such as
+  `data/national.duckdb`) needs its folder listed in the lab's `JDL_DATA_ROOTS` environment variable
+  (folders separated by `:`), which parameter files cannot change.
 - Provenance (table `store_metadata`): source label, import time (UTC), coverage start and end,
   schema version, jdl version, row counts per table and a content hash that depends only on the
   table contents. `jdl store-info --store PATH` prints it and every report states it.

@@ -9,6 +9,7 @@ mistaken file (which could hold personal data) is echoed back.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -300,16 +301,32 @@ def _read_yaml(path: Path) -> object:
         ) from None
 
 
+#: Environment variable naming folders outside the project where data may live, separated by
+#: ``os.pathsep`` (e.g. ``/mnt/data`` for a multi-GB national store on another volume). It is set by the
+#: lab, never by a parameter file, so a request still cannot read arbitrary files.
+DATA_ROOTS_ENV = "JDL_DATA_ROOTS"
+
+
+def data_roots() -> tuple[Path, ...]:
+    """The folders outside the project that the lab has configured for data (:data:`DATA_ROOTS_ENV`)."""
+    raw = os.environ.get(DATA_ROOTS_ENV, "")
+    return tuple(Path(p).expanduser().resolve() for p in raw.split(os.pathsep) if p.strip())
+
+
 def _path(
     check: _Checker, value: object, key: str, base: Path, root: Path, must_exist: bool, fix: str
 ) -> Path | None:
-    """Resolve a path relative to the parameter file; refuse escapes from ``root`` and non-files."""
+    """Resolve a path relative to the parameter file; refuse non-files and escapes from ``root`` and the
+    configured data roots (symlinks are followed, so a link to another volume needs its folder listed)."""
     text = check.text(value, key, max_len=1000)
     if text is None:
         return None
     resolved = (base / Path(text).expanduser()).resolve()
-    if not resolved.is_relative_to(root):
-        check.problems.append(f"{key}: path leaves the project folder {root}; keep files inside it")
+    if not any(resolved.is_relative_to(folder) for folder in (root, *data_roots())):
+        check.problems.append(
+            f"{key}: path leaves the project folder {root}; keep files inside it, or list the folder "
+            f"holding them in {DATA_ROOTS_ENV} (e.g. a national store on another volume)"
+        )
         return None
     if resolved.exists() and not resolved.is_file():
         check.problems.append(f"{key}: {resolved} is not a file")

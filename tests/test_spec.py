@@ -222,3 +222,24 @@ def test_service_type_and_public_summary_are_validated(project: Path) -> None:
     found = problems(write(project, bad))
     assert "intervention.service_type: not a known value; did you mean 'mentoring'?" in found
     assert "intervention.summary: longer than 300 characters" in found
+
+
+def test_a_store_on_another_volume_needs_a_configured_data_root(
+    project: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 16 item 9: a national store outside the project (absolute path or symlink) is accepted when
+    the lab lists its folder in JDL_DATA_ROOTS, and refused otherwise."""
+    volume = tmp_path_factory.mktemp("volume")
+    (volume / "national.duckdb").write_bytes(b"")
+    (project / "data" / "national.duckdb").unlink()
+    (project / "data" / "national.duckdb").symlink_to(volume / "national.duckdb")
+    absolute = {**MINIMAL, "store": str(volume / "national.duckdb")}
+    monkeypatch.delenv("JDL_DATA_ROOTS", raising=False)
+    assert "store: path leaves the project folder" in problems(write(project, absolute))
+    assert "JDL_DATA_ROOTS" in problems(write(project, MINIMAL))  # the default store is the symlink
+    monkeypatch.setenv("JDL_DATA_ROOTS", f"{tmp_path_factory.getbasetemp() / 'elsewhere'}:{volume}")
+    assert load_spec(write(project, absolute)).store == (volume / "national.duckdb").resolve()
+    assert load_spec(write(project, MINIMAL)).store == (volume / "national.duckdb").resolve()
+    assert "upload: path leaves the project folder" in problems(
+        write(project, {**MINIMAL, "upload": "/etc/passwd"})
+    )
