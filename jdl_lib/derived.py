@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date
 
+import duckdb
 import pandas as pd
 
 from jdl_lib import schema
@@ -341,6 +342,22 @@ def _check_setting(setting: str | None) -> None:
         raise ValueError(f"setting must be one of {', '.join(SETTINGS)} (got {setting!r})")
 
 
+def _features_sql(where: list[str], qualify: str = "") -> str:
+    """The derived-feature query over the index events that satisfy ``where`` (and ``qualify``)."""
+    community = ", ".join(f"'{t}'" for t in schema.COMMUNITY_DISPOSALS)
+    events = _EVENTS_SQL.format(community=community)
+    if where:
+        events += " WHERE " + " AND ".join(where)
+    events += qualify
+    return _FEATURES_SQL.format(
+        events=events,
+        groups=_GROUPS_SQL,
+        columns=", ".join(FEATURE_COLUMNS[:22])
+        + f", {_ogrs_sql()} AS ogrs_score, "
+        + ", ".join(FEATURE_COLUMNS[23:]),
+    )
+
+
 def _run(
     store: NationalStore,
     where: list[str],
@@ -348,24 +365,30 @@ def _run(
     frames: dict[str, pd.DataFrame],
     qualify: str = "",
 ) -> pd.DataFrame:
-    """Build the events SELECT, register the id frames, run the feature query, tidy up."""
-    community = ", ".join(f"'{t}'" for t in schema.COMMUNITY_DISPOSALS)
-    events = _EVENTS_SQL.format(community=community)
-    if where:
-        events += " WHERE " + " AND ".join(where)
-    events += qualify
-    sql = _FEATURES_SQL.format(
-        events=events,
-        groups=_GROUPS_SQL,
-        columns=", ".join(FEATURE_COLUMNS[:22])
-        + f", {_ogrs_sql()} AS ogrs_score, "
-        + ", ".join(FEATURE_COLUMNS[23:]),
-    )
+    """Run the feature query with the id frames registered, then tidy up."""
+    sql = _features_sql(where, qualify)
     # A cursor of its own keeps the registered id frames and the result off the shared connection.
     with store.connection.cursor() as con:
         for name, frame in frames.items():
             con.register(name, frame)
         return con.execute(sql, {"coverage_end": store.provenance.coverage_end, **params}).df()
+
+
+#: Table of every candidate index event with its derived features, built once when a store is imported,
+#: so a request's candidate pool is a filter, not a national derivation (issue 17).
+CANDIDATE_EVENTS_TABLE = "candidate_events"
+
+
+def materialise_candidate_events(con: duckdb.DuckDBPyConnection, coverage_end: date) -> int:
+    """Derive the features of every index event whose follow-up is complete, into ``candidate_events``.
+
+    Called by the importer (:func:`jdl_lib.store.import_national`) on the new store. The history counts,
+    risk scores and outcomes of a national pool took 10-20 s per request at 5 million people; done once
+    here, :func:`candidate_pool` becomes a filtered read. Returns the number of events.
+    """
+    sql = _features_sql(["index_date + INTERVAL 18 MONTH <= $coverage_end"])
+    con.execute(f"CREATE OR REPLACE TABLE {CANDIDATE_EVENTS_TABLE} AS {sql}", {"coverage_end": coverage_end})
+    return int(con.execute(f"SELECT count(*) FROM {CANDIDATE_EVENTS_TABLE}").fetchall()[0][0])
 
 
 def index_event_features(
@@ -452,4 +475,21 @@ def candidate_pool(
         "(PARTITION BY person_id, year(index_date) ORDER BY index_date, disposal_id) = 1"
     )
     params = {"setting": setting, "index_from": index_from, "index_to": index_to}
+    if _has_candidate_events(store):
+        # Same filter and per-person-year rule over the features derived at import.
+        sql = (
+            f"SELECT {', '.join(FEATURE_COLUMNS)} FROM {CANDIDATE_EVENTS_TABLE} WHERE {' AND '.join(where)}"
+            f"{qualify} ORDER BY index_date, disposal_id"
+        )
+        with store.connection.cursor() as con:
+            con.register(name, frames[name])
+            return con.execute(sql, {"coverage_end": store.provenance.coverage_end, **params}).df()
     return _run(store, where, params, frames, qualify)
+
+
+def _has_candidate_events(store: NationalStore) -> bool:
+    """True when the store was imported with its candidate events derived (stores built before: no)."""
+    found = store.connection.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [CANDIDATE_EVENTS_TABLE]
+    ).fetchall()[0][0]
+    return bool(found)

@@ -275,6 +275,10 @@ def import_national(
                 content_hash=digest,
             )
             _write_metadata(con, prov)
+            from jdl_lib.derived import materialise_candidate_events  # derived reads stores: import late
+
+            n_events = materialise_candidate_events(con, coverage_end)
+            logger.info("derived the features of %d candidate index events", n_events)
             con.execute("CHECKPOINT")
         finally:
             con.close()
