@@ -14,6 +14,7 @@ from pathlib import Path
 from jdl_lib import schema
 from jdl_lib.derived import DERIVED_VARIABLES
 from jdl_lib.identifiers import PNC_SHORT_YEAR_PIVOT
+from jdl_lib.offence_codes import offence_group_lookup
 from jdl_lib.store_checks import COVERAGE_DATES
 
 #: Where the rendered dictionary lives in the repository.
@@ -50,6 +51,14 @@ Schema version: **{version}**.
   lose spaces and are upper-cased. Codes are matched ignoring case and surrounding spaces (`london`
   is `London`). A PNC ID or prison number that is in no accepted form, or a PNC ID whose check
   letter is wrong, is refused naming its column and example keys.
+- Offence codes: an offences file may carry Home Office offence codes in an `offence_code` column
+  instead of (or beside) `offence_group`. The importer maps them with the lookup shipped as package
+  data, `jdl_lib/data/offence_groups.csv` ({n_codes} notifiable offence codes, e.g. `28E` residential
+  burglary → `theft`, from the Home Office classification as published in the ONS offence hierarchy
+  for police recorded crime, Open Government Licence; `jdl_lib.offence_codes.offence_group_lookup()`
+  reads it). Codes are matched in upper case without spaces or leading zeros. A group given in
+  `offence_group` wins, so fill it only where the lookup has no code: summary offences
+  (`summary_motoring`, `summary_non_motoring`). A code in neither is refused, naming `offence_code`.
 - Unknown values: `region` takes the code `{unknown}` and `uk_national` may be left empty; the lab
   treats each as a category of its own in matching.
 - The importer checks columns, types, required values, codes, primary and unique keys, foreign keys,
@@ -136,6 +145,7 @@ def render_national_schema() -> str:
             optional=", ".join(f"`{t.name}`" for t in schema.TABLES if t.optional),
             pivot=PNC_SHORT_YEAR_PIVOT,
             unknown=schema.UNKNOWN,
+            n_codes=len(offence_group_lookup()),
         ),
         _codes_section(),
         "## Raw tables\n",

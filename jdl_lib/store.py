@@ -23,6 +23,7 @@ import duckdb
 from jdl_lib import __version__, schema
 from jdl_lib import store_checks as checks
 from jdl_lib.errors import StoreError
+from jdl_lib.offence_codes import normalised_code_sql, offence_group_lookup
 from jdl_lib.store_checks import Violation, q
 
 logger = logging.getLogger(__name__)
@@ -81,17 +82,21 @@ def _stage_table(con: duckdb.DuckDBPyConnection, t: schema.Table, path: Path, re
     table see the form the upload side compares with. The typed table is created only when every
     contract column is present; the caller knows it loaded when ``con`` has the table afterwards.
     """
-    view, norm = q(f"src_{t.name}"), q(f"norm_{t.name}")
+    raw, view, norm = q(f"raw_{t.name}"), q(f"src_{t.name}"), q(f"norm_{t.name}")
     try:
-        con.execute(f"CREATE TEMP VIEW {view} AS SELECT * FROM {reader}")
+        con.execute(f"CREATE TEMP VIEW {raw} AS SELECT * FROM {reader}")
+        coded = _offence_groups_from_codes(con, t, raw)
+        con.execute(f"CREATE TEMP VIEW {view} AS {coded or f'SELECT * FROM {raw}'}")
         problems = checks.check_columns(con, t, view)
         if problems:
             return problems
+        if coded:
+            problems += checks.check_offence_codes(con, view)
         extra = {r[0] for r in con.execute(f"DESCRIBE {view}").fetchall()} - set(t.column_names)
         if extra:
             logger.info("%s: ignoring %d column(s) outside the contract", t.name, len(extra))
         con.execute(f"CREATE TEMP VIEW {norm} AS {checks.normalised_select(t, view)}")
-        problems = checks.check_values(con, t, norm)
+        problems += checks.check_values(con, t, norm)
         con.execute(f"CREATE TABLE {q(t.name)} AS {checks.typed_select(t, norm)}")
         return problems
     except duckdb.Error as exc:
@@ -106,8 +111,29 @@ def _stage_table(con: duckdb.DuckDBPyConnection, t: schema.Table, path: Path, re
             )
         ]
     finally:
-        con.execute(f"DROP VIEW IF EXISTS {norm}")
-        con.execute(f"DROP VIEW IF EXISTS {view}")
+        for name in (norm, view, raw):
+            con.execute(f"DROP VIEW IF EXISTS {name}")
+
+
+def _offence_groups_from_codes(con: duckdb.DuckDBPyConnection, t: schema.Table, raw: str) -> str | None:
+    """SELECT giving an offences file with an ``offence_code`` column its ``offence_group`` from the
+    shipped Home Office lookup (:mod:`jdl_lib.offence_codes`); a group given in the file wins, so an
+    owner fills it only for codes the lookup lacks (summary offences). None for other files."""
+    columns = {r[0] for r in con.execute(f"DESCRIBE {raw}").fetchall()}
+    if t.name != schema.OFFENCES.name or "offence_code" not in columns:
+        return None
+    con.register(checks.OFFENCE_LOOKUP, offence_group_lookup()[["offence_code", "offence_group"]])
+    given = "offence_group" in columns
+    group = (
+        "coalesce(nullif(trim(s.offence_group::VARCHAR), ''), l.offence_group)"
+        if given
+        else "l.offence_group"
+    )
+    return (
+        f"SELECT s.* {'EXCLUDE (offence_group)' if given else ''}, {group} AS offence_group, "
+        f"l.offence_group IS NOT NULL AS {checks.CODE_FOUND} FROM {raw} s "
+        f"LEFT JOIN {checks.OFFENCE_LOOKUP} l ON l.offence_code = {normalised_code_sql('s.offence_code')}"
+    )
 
 
 def _stage(con: duckdb.DuckDBPyConnection, source_dir: Path) -> tuple[set[str], list[Violation]]:

@@ -212,6 +212,33 @@ def check_forms(con: duckdb.DuckDBPyConnection, t: schema.Table) -> list[Violati
     return out
 
 
+#: Names of the registered offence-code lookup and of the column saying a row's code was in it.
+OFFENCE_LOOKUP, CODE_FOUND = "__jdl_offence_lookup", "__jdl_code_found"
+
+
+def check_offence_codes(con: duckdb.DuckDBPyConnection, view: str) -> list[Violation]:
+    """Offence codes the shipped lookup lacks, on rows the file gives no offence_group either."""
+    n, ex = _count_examples(
+        con,
+        f"SELECT count(*), min(offence_id::VARCHAR, {N_EXAMPLES}) FROM {view} "
+        f"WHERE offence_code IS NOT NULL AND NOT {CODE_FOUND} AND offence_group IS NULL",
+    )
+    if not n:
+        return []
+    return [
+        Violation(
+            "offences",
+            "offence_code",
+            n,
+            "codes not in the shipped Home Office lookup (jdl_lib/data/offence_groups.csv)",
+            "give these rows an offence_group column value (summary offences are not in the lookup: "
+            "summary_motoring or summary_non_motoring), or correct the code",
+            _examples(ex),
+            "offence_id",
+        )
+    ]
+
+
 def typed_select(t: schema.Table, view: str) -> str:
     """SELECT that reads the source view into contract types (unreadable values become null)."""
     cols = ", ".join(f"TRY_CAST({q(c.name)} AS {c.dtype}) AS {q(c.name)}" for c in t.columns)

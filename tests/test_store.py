@@ -456,3 +456,41 @@ def test_a_request_that_links_nobody_says_where_and_why(national_store: Path, tm
     assert "Found in national records: " in message and "not found in the national records" in message
     assert "Likely cause: most people were not found in the national records" in message
     assert not any(name in message for name in strangers.surname.unique())
+
+
+def test_offence_code_lookup_covers_the_notifiable_groups() -> None:
+    from jdl_lib.offence_codes import offence_group_lookup
+
+    lookup = offence_group_lookup()
+    assert lookup.offence_code.is_unique and set(lookup.offence_group) <= set(schema.OFFENCE_GROUPS)
+    assert set(schema.OFFENCE_GROUPS) - set(lookup.offence_group) == {
+        "summary_motoring",
+        "summary_non_motoring",
+    }
+    groups = lookup.set_index("offence_code").offence_group
+    assert groups["28E"] == "theft" and groups["105A"] == "violence_against_the_person"
+    assert groups["92D"] == "drug" and groups["34B"] == "robbery" and groups["19C"] == "sexual"
+
+
+def test_offence_codes_are_mapped_to_groups_on_import(
+    raw_extract, national_store: Path, tmp_path: Path
+) -> None:
+    """Issue 16 item 9: an owner sends Home Office offence codes; the importer maps them with the shipped
+    lookup (a group given in the file wins, for summary offences) and refuses codes it cannot map."""
+    from jdl_lib.offence_codes import offence_group_lookup
+
+    lookup = offence_group_lookup()
+    one_code = lookup.drop_duplicates("offence_group").set_index("offence_group").offence_code
+    raw = _copy(raw_extract)
+    offences = raw["offences"]
+    summary = offences.offence_group.str.startswith("summary")
+    offences["offence_code"] = offences.offence_group.map(one_code).str.lower().radd(" 0")  # " 028e" style
+    offences["offence_group"] = offences.offence_group.where(summary, None)
+    prov = _import(write_extract(raw, tmp_path / "ex", fmt="csv"), tmp_path / "s.duckdb")
+    with NationalStore.open(national_store) as clean:
+        assert prov.content_hash == clean.provenance.content_hash
+    offences.loc[offences.index[:3], "offence_code"] = "XYZ"
+    offences.loc[offences.index[:3], "offence_group"] = None
+    with pytest.raises(StoreError) as info:
+        _import(write_extract(raw, tmp_path / "bad", fmt="csv"), tmp_path / "bad.duckdb")
+    assert "offences / offence_code: 3 rows: codes not in the shipped Home Office lookup" in str(info.value)
