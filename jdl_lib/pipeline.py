@@ -64,7 +64,13 @@ from jdl_lib.report.results import SCHEMA_VERSION, validate_results, write_resul
 from jdl_lib.spec import MatchingSpec, RequestSpec, load_spec, project_root
 from jdl_lib.standard_errors import SE_METHODS, resolve_se_method
 from jdl_lib.store import NationalStore
-from jdl_lib.subgroups import SubgroupAnalysis, add_subgroup_columns, analyse_subgroups, subgroups_results
+from jdl_lib.subgroups import (
+    SubgroupAnalysis,
+    add_subgroup_columns,
+    analyse_subgroups,
+    subgroup_column,
+    subgroups_results,
+)
 from jdl_lib.synthesis.context import sector_context
 from jdl_lib.template import PROGRAMME_COLUMNS
 from jdl_lib.trajectories import offence_trajectory, trajectory_results
@@ -97,6 +103,8 @@ class Analysis:
     upload_people: pd.DataFrame
     counts: dict[str, int]
     intake_note: str = ""
+    #: People of each published part of the report (subgroup levels), for the differencing guard.
+    published_parts: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -433,6 +441,23 @@ def _index_years(match: MatchResult) -> dict[str, int]:
     return {"first": int(years.min()), "last": int(years.max())}
 
 
+def published_subgroups(design: Design, subgroups: SubgroupAnalysis) -> dict[str, np.ndarray]:
+    """The national person ids of every published subgroup level, labelled "variable: level".
+
+    Why: a subgroup's result is a published group result, so the differencing guard compares it with
+    every other report's groups as it does the whole group (levels split the analysed treated people).
+    """
+    treated = design.frame.loc[design.match.pairs["treated"].unique()]
+    parts = {}
+    for variable in subgroups.variables:
+        levels = subgroup_column(treated, variable.variable).to_numpy()
+        for level in variable.levels:
+            if level.reported:
+                ids = treated.loc[levels == level.level, "person_id"].to_numpy()
+                parts[f"{variable.label}: {level.level}"] = ids
+    return parts
+
+
 def subgroup_analysis(prepared: PreparedRequest, design: Design) -> SubgroupAnalysis:
     """The request's pre-specified subgroups, each national one matched within itself (exact on it)."""
     spec = prepared.spec
@@ -502,10 +527,11 @@ def analyse_design(prepared: PreparedRequest, design: Design, store_provenance: 
             random_state=spec.seed,
         )
     extra: dict[str, Any] = {"trajectory": trajectory_results(trajectory)}
+    parts: dict[str, np.ndarray] = {}
     if spec.subgroups:
-        extra["subgroups"] = subgroups_results(
-            subgroup_analysis(prepared, design), spec.disclosure.cell_threshold
-        )
+        subgroups = subgroup_analysis(prepared, design)
+        extra["subgroups"] = subgroups_results(subgroups, spec.disclosure.cell_threshold)
+        parts = published_subgroups(design, subgroups)
 
     prov = store_provenance
     threshold = spec.disclosure.cell_threshold
@@ -593,6 +619,7 @@ def analyse_design(prepared: PreparedRequest, design: Design, store_provenance: 
         upload_people=prepared.upload_people,
         counts={stage.key: stage.count for stage in design.attrition.stages},
         intake_note=prepared.intake_note,
+        published_parts=parts,
     )
 
 
@@ -670,7 +697,7 @@ def run_request(
         "released": False,
         "replaced": False,
     }
-    guard = {
+    guard: dict[str, Any] = {
         "directory": lab,
         "min_difference": max(DEFAULT_MIN_DIFFERENCE, spec.disclosure.cell_threshold),
         "replace": replace,
@@ -687,6 +714,7 @@ def run_request(
             store.connection.execute(f"SET temp_directory = '{workspace.path}'")
             analysis = analyse(spec, store, Path(spec.upload), step, max_dropped_share=max_dropped_share)
             ids = analysis.analysed_person_ids
+            guard["parts"] = analysis.published_parts
             check_differencing(spec.organisation_id, spec.request_id, ids, **guard)
             with StagedOutputs(spec.request_id, outputs) as staged:
                 context = sector_context(analysis.results, outputs)

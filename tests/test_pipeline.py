@@ -26,6 +26,7 @@ from synth_helpers import small_store
 
 from jdl_lib.pipeline import analyse, run_batch, run_request
 from jdl_lib.privacy import read_audit_log, scan_outputs
+from jdl_lib.privacy.differencing import registry_path
 from jdl_lib.report import text
 from jdl_lib.spec import load_spec
 from jdl_lib.store import NationalStore
@@ -116,6 +117,17 @@ def test_big_planted_effect_is_released_and_significant(big_effect):
     assert rate["significant"] and rate["difference"] < 0
     assert text.verdict(results) == "reduction"
     assert results["attrition"]["analysed"] >= 60
+
+
+def test_published_subgroups_are_recorded_for_the_differencing_guard(big_effect, project: Path):
+    """Each published subgroup level is a published group: the registry holds it, with its level's size."""
+    _, outcome = big_effect
+    results = json.loads((outcome.out_dir / "results.json").read_text())
+    levels = [(v["label"], lv) for v in results["subgroups"]["variables"] for lv in v["levels"]]
+    shown = {f"{label}: {lv['level']}": lv["n_treated"] for label, lv in levels if lv["reported"]}
+    releases = json.loads(registry_path(project / "outputs" / ".lab").read_text())["releases"]
+    recorded = {e.get("part"): e.get("people") for e in releases if e["request_id"] == "big-effect"}
+    assert shown and recorded == {None: results["attrition"]["analysed"], **shown}
 
 
 def test_subgroups_and_trajectory_are_reported_for_the_analysed_people(big_effect):

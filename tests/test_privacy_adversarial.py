@@ -41,6 +41,7 @@ class Lab:
         self.root = root
         self.outputs = root / "outputs"
         self.group: list[int] = GROUP
+        self.parts: dict[str, list[int]] = {}
         (root / "pyproject.toml").write_text("[project]\nname='lab'\n")
         (root / "national.duckdb").write_bytes(b"")
         monkeypatch.setenv("JDL_WORKSPACE_ROOT", str(root / "workspaces"))
@@ -62,6 +63,7 @@ class Lab:
             analysed_person_ids=np.array(self.group),
             upload_people=UPLOAD,
             counts={"submitted": len(self.group)},
+            published_parts={label: np.array(ids) for label, ids in self.parts.items()},
         )
 
     @staticmethod
@@ -292,6 +294,17 @@ def test_releasing_the_same_group_again_stores_no_further_sketch(lab):
     assert {e.get("same_as") for e in releases[1:]} == {"r1"}
     lab.group = GROUP[1:]
     assert "by only 1 person" in lab.run("r3").message
+
+
+def test_a_published_subgroup_cannot_be_differenced_against_another_report(lab):
+    """Report r1 publishes the women of its group; r2's whole group is those women plus one person."""
+    lab.parts = {"Gender: Women": GROUP[:150]}
+    assert lab.run("r1").status == "released"
+    lab.group, lab.parts = GROUP[:150] + [int(NATIONAL[-1])], {}
+    outcome = lab.run("r2", "another-org")
+    assert (
+        outcome.status == "refused" and "subgroup 'Gender: Women' of released report 'r1'" in outcome.message
+    )
 
 
 # --- 6. a request id belongs to one organisation ----------------------------------------------------

@@ -162,3 +162,20 @@ def _plain_product(values, z):
     for h in values:
         acc = acc * (z - h) % PRIME
     return acc
+
+
+def test_published_subgroups_are_compared_both_ways_and_forgotten_together(lab):
+    women = GROUP[:120]
+    record_request("hope-trust", "r1", GROUP, directory=lab, parts={"Gender: Women": women})
+    with pytest.raises(
+        DifferencingError, match="analysed group differs from the group of subgroup 'Gender: Women'"
+    ):
+        check_differencing("hope-trust", "r2", women[1:], directory=lab)
+    with pytest.raises(
+        DifferencingError, match="its subgroup 'Completed: yes' differs .* report 'r1' by only 2"
+    ):
+        check_differencing("hope-trust", "r2", OTHERS, directory=lab, parts={"Completed: yes": GROUP[2:]})
+    record_request("hope-trust", "r2", GROUP[50:], directory=lab, parts={"A: b": GROUP[50:170]})
+    assert forget_request("hope-trust", "r2", directory=lab)
+    releases = json.loads(registry_path(lab).read_text())["releases"]
+    assert [(e["request_id"], e.get("part")) for e in releases] == [("r1", None), ("r1", "Gender: Women")]

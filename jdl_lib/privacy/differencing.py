@@ -48,7 +48,7 @@ import logging
 import os
 import secrets
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -301,29 +301,51 @@ def _check_request(releases: list[dict], org: str, request_id: str, replace: boo
     return len(own)
 
 
-def _guard(releases: list[dict], request_id: str, values: list[int], min_difference: int) -> str | None:
-    """Refuse ``values`` if 1 to ``min_difference - 1`` people from a release; return an identical one."""
-    identical = None
-    for entry in releases:
-        if "same_as" in entry:  # the same group as an earlier entry, which is compared instead
-            continue
-        d = _difference(values, entry, min_difference)
-        if d == 0:
-            identical = identical or entry["request_id"]
-        elif d is not None:
-            earlier = (
-                "the report already released for this request"
-                if entry["request_id"] == request_id
-                else f"released report {entry['request_id']!r}"
-            )
-            raise DifferencingError(
-                f"request {request_id!r} is refused: its analysed group differs from that of {earlier} by "
-                f"only {d} {'person' if d == 1 else 'people'}, fewer than the {min_difference} the lab "
-                "requires. Comparing the two reports would reveal those people's reoffending. Send a cohort "
-                f"that differs from the earlier one by at least {min_difference} people, or exactly the "
-                "same people."
-            )
+def _describe(entry: dict, request_id: str) -> str:
+    """How a refusal names a recorded group: the report, and the subgroup if it is one."""
+    report = (
+        "the report already released for this request"
+        if entry["request_id"] == request_id
+        else f"released report {entry['request_id']!r}"
+    )
+    return f"subgroup {entry['part']!r} of {report}" if entry.get("part") else report
+
+
+def _guard(
+    releases: list[dict], request_id: str, groups: dict[str, list[int]], min_difference: int
+) -> dict[str, str]:
+    """Refuse if any group is 1 to ``min_difference - 1`` people from a recorded one.
+
+    Returns, for each group identical to a recorded one, that entry's request id.
+    """
+    identical: dict[str, str] = {}
+    for part, values in groups.items():
+        for entry in releases:
+            if "same_as" in entry:  # the same group as an earlier entry, which is compared instead
+                continue
+            d = _difference(values, entry, min_difference)
+            if d == 0:
+                identical.setdefault(part, entry["request_id"])
+            elif d is not None:
+                which = f"its subgroup {part!r}" if part else "its analysed group"
+                raise DifferencingError(
+                    f"request {request_id!r} is refused: {which} differs from the group of "
+                    f"{_describe(entry, request_id)} by only {d} {'person' if d == 1 else 'people'}, fewer "
+                    f"than the {min_difference} the lab requires. Comparing the two reports would reveal "
+                    "those people's reoffending. Send a cohort that differs from the earlier one by at "
+                    f"least {min_difference} people, or exactly the same people."
+                )
     return identical
+
+
+def _groups(key: bytes, person_ids: Iterable[object], parts: Mapping[str, Iterable[object]] | None) -> dict:
+    """The whole group (key ``""``) and each published part, as field elements."""
+    groups = {"": _person_values(key, person_ids)}
+    for label, ids in (parts or {}).items():
+        if not label:
+            raise DifferencingError("differencing: a published part of a report needs a label")
+        groups[str(label)] = _person_values(key, ids)
+    return groups
 
 
 def check_differencing(
@@ -334,6 +356,7 @@ def check_differencing(
     directory: str | os.PathLike[str],
     min_difference: int = DEFAULT_MIN_DIFFERENCE,
     replace: bool = False,
+    parts: Mapping[str, Iterable[object]] | None = None,
 ) -> DifferencingCheck:
     """Refuse a group that is 1 to ``min_difference - 1`` people away from any group already released.
 
@@ -357,6 +380,10 @@ def check_differencing(
         Smallest allowed difference, between the cell threshold (5) and :data:`MAX_MIN_DIFFERENCE`.
     replace : bool, default False
         The request's released report is being replaced (``jdl run --replace``).
+    parts : mapping of str to iterable, optional
+        Published parts of the report (e.g. ``"Gender: Women"`` -> the people of that subgroup level),
+        each compared with every recorded group like the whole group: a subgroup result is a published
+        group too.
 
     Returns
     -------
@@ -369,13 +396,13 @@ def check_differencing(
     """
     _check_min_difference(min_difference)
     registry = _Registry(directory)
-    values = _person_values(registry.key, person_ids)
+    groups = _groups(registry.key, person_ids, parts)
     with registry.locked() as releases:
         _check_request(releases, registry.org(organisation_id), request_id, replace)
-        identical = _guard(releases, request_id, values, min_difference)
+        identical = _guard(releases, request_id, groups, min_difference)
         compared = len(releases)
-    log.info("differencing: group checked against %d released report(s)", compared)
-    return DifferencingCheck(request_id, len(values), min_difference, compared, identical)
+    log.info("differencing: %d group(s) checked against %d recorded group(s)", len(groups), compared)
+    return DifferencingCheck(request_id, len(groups[""]), min_difference, compared, identical.get(""))
 
 
 def check_request_id(
@@ -401,8 +428,9 @@ def record_request(
     directory: str | os.PathLike[str],
     min_difference: int = DEFAULT_MIN_DIFFERENCE,
     replace: bool = False,
+    parts: Mapping[str, Iterable[object]] | None = None,
 ) -> int:
-    """Check the group once more and record it as released, in one locked step; return its size.
+    """Check the groups once more and record them as released, in one locked step; return the group's size.
 
     Call just before the report is moved into place (and :func:`forget_request` if that fails), so two
     runs at the same time cannot both pass the guard against each other. A replaced report's earlier
@@ -412,31 +440,37 @@ def record_request(
     """
     _check_min_difference(min_difference)
     registry = _Registry(directory)
-    values = _person_values(registry.key, person_ids)
+    groups = _groups(registry.key, person_ids, parts)
     org = registry.org(organisation_id)
     with registry.locked() as releases:
         _check_request(releases, org, request_id, replace)
-        identical = _guard(releases, request_id, values, min_difference)
+        identical = _guard(releases, request_id, groups, min_difference)
         released = datetime.now(UTC).date().isoformat()
-        if identical is None:
-            releases.append(_entry(request_id, org, values, released))
-        else:  # one sketch per distinct group: more points on the same polynomial would add up
-            releases.append(
-                {"request_id": request_id, "organisation": org, "released": released, "same_as": identical}
-            )
-    return len(values)
+        release = 1 + max((int(e.get("release", 0)) for e in releases), default=0)
+        for part, values in groups.items():
+            if part in identical:  # one sketch per distinct group: more points on one polynomial add up
+                entry = {"request_id": request_id, "organisation": org, "released": released}
+                entry["same_as"] = identical[part]
+            else:
+                entry = _entry(request_id, org, values, released)
+            entry["release"] = release
+            if part:
+                entry["part"] = part
+            releases.append(entry)
+    return len(groups[""])
 
 
 def forget_request(organisation_id: str, request_id: str, *, directory: str | os.PathLike[str]) -> bool:
-    """Remove the latest entry of a request whose report was not released after all; True if found."""
+    """Remove the latest recording of a request whose report was not released after all; True if found."""
     registry = _Registry(directory)
     org = registry.org(organisation_id)
     with registry.locked() as releases:
-        for i in range(len(releases) - 1, -1, -1):
-            if releases[i]["request_id"] == request_id and releases[i]["organisation"] == org:
-                del releases[i]
-                return True
-    return False
+        own = [e for e in releases if e["request_id"] == request_id and e["organisation"] == org]
+        if not own:
+            return False
+        latest = own[-1].get("release")
+        releases[:] = [e for e in releases if not any(e is o and e.get("release") == latest for o in own)]
+    return True
 
 
 def registry_path(directory: str | os.PathLike[str]) -> Path:
