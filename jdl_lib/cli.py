@@ -404,6 +404,9 @@ def batch_cmd(
         help="Keep every upload (default: deleted once all its requests are released).",
     ),
     accept_dropped_rows: bool = typer.Option(False, "--accept-dropped-rows", help=_ACCEPT_DROPPED_HELP),
+    workers: int = typer.Option(
+        1, "--workers", min=1, max=16, help="Requests run at once, each in its own process (2 suits 2 cores)."
+    ),
 ) -> None:
     """Run every request in a folder; one failure never stops the others. Prints every request's outcome."""
     from jdl_lib.intake import MAX_DROPPED_SHARE
@@ -414,6 +417,7 @@ def batch_cmd(
         outputs=outputs,
         keep_upload=keep_upload,
         max_dropped_share=1.0 if accept_dropped_rows else MAX_DROPPED_SHARE,
+        workers=workers,
     )
     if not outcomes:
         typer.echo(f"No parameter files (*.yaml) in {folder}.", err=True)

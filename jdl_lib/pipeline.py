@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import multiprocessing
 import platform
 import time
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from importlib import metadata
@@ -771,6 +773,40 @@ def _audit_run(audit: dict[str, Any], lab: Path, upload_people: pd.DataFrame | N
         append_audit_record("run", audit, directory=lab, upload_people=upload_people)
 
 
+def _batch_one(
+    path: Path,
+    outputs: str | Path | None,
+    progress: bool,
+    root: str | Path | None,
+    max_dropped_share: float,
+) -> tuple[RunOutcome, Path | None]:
+    """Run one request of a batch, turning any failure into its outcome; return it and the upload used."""
+    clock, upload = time.perf_counter(), None
+    try:
+        upload = Path(load_spec(path, root).upload).resolve()
+        outcome = run_request(
+            path,
+            outputs=outputs,
+            keep_upload=True,
+            progress=progress,
+            root=root,
+            max_dropped_share=max_dropped_share,
+        )
+    except JdlError as exc:  # e.g. an invalid parameter file
+        outcome = RunOutcome(path.stem, "failed", f"{type(exc).__name__}: {exc}", None, 0.0)
+    except Exception as exc:  # a bug must not stop the other requests, nor print personal data
+        log.debug("request %s failed", path.stem, exc_info=True)
+        outcome = RunOutcome(
+            path.stem,
+            "failed",
+            f"unexpected {type(exc).__name__} (a fault in jdl, not in the request; the audit log "
+            "records the run, and `jdl run` on this file alone reproduces it)",
+            None,
+            time.perf_counter() - clock,
+        )
+    return outcome, upload
+
+
 def run_batch(
     folder: str | Path,
     *,
@@ -779,6 +815,7 @@ def run_batch(
     progress: bool = True,
     root: str | Path | None = None,
     max_dropped_share: float = MAX_DROPPED_SHARE,
+    workers: int = 1,
 ) -> list[RunOutcome]:
     """Run every ``*.yaml`` request in ``folder`` and return every request's outcome, whatever fails.
 
@@ -787,47 +824,51 @@ def run_batch(
     Uploads are deleted only after the whole batch, and only an upload whose every request was released:
     two requests may share one upload (e.g. custody and community analyses of one cohort), and a refused
     or failed request keeps its upload so it can be re-run. ``keep_upload=True`` keeps them all.
+
+    ``workers > 1`` runs that many requests at once, each in a process of its own (a request's report
+    rendering waits on its kernel and PDF engine, so two overlap well on two cores). The differencing
+    registry and the audit log are updated under file locks, so parallel requests guard each other as
+    sequential ones do. Outcomes are listed in file order either way.
     """
     paths = sorted(Path(folder).glob("*.y*ml"))
+    results: dict[Path, tuple[RunOutcome, Path | None]] = {}
+    args = (outputs, progress and workers == 1, root, max_dropped_share)
+    running: list[Path] = []  # the requests under way when Ctrl-C came
+    try:
+        if workers > 1:
+            # Fresh interpreters, not forks: DuckDB and the report kernel hold threads and sockets.
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+                futures = {pool.submit(_batch_one, path, *args): path for path in paths}
+                try:
+                    for future in as_completed(futures):
+                        results[futures[future]] = future.result()
+                except KeyboardInterrupt:
+                    running = [futures[f] for f in futures if f.running()]
+                    for future in futures:
+                        future.cancel()
+                    raise
+        else:
+            for path in paths:
+                running = [path]
+                results[path] = _batch_one(path, *args)
+    except KeyboardInterrupt:
+        pass
+    interrupted = len(results) < len(paths)
     outcomes: list[RunOutcome] = []
     uploads: dict[Path, list[str]] = {}  # each upload's statuses: deleted only if all "released"
-    for k, path in enumerate(paths):
-        clock, upload = time.perf_counter(), None
-        try:
-            upload = Path(load_spec(path, root).upload).resolve()
-            outcome = run_request(
-                path,
-                outputs=outputs,
-                keep_upload=True,
-                progress=progress,
-                root=root,
-                max_dropped_share=max_dropped_share,
-            )
-        except JdlError as exc:  # e.g. an invalid parameter file
-            outcome = RunOutcome(path.stem, "failed", f"{type(exc).__name__}: {exc}", None, 0.0)
-        except KeyboardInterrupt:
-            seconds = time.perf_counter() - clock
-            outcomes.append(RunOutcome(path.stem, "interrupted", "stopped by Ctrl-C", None, seconds))
+    for path in paths:
+        if path in results:
+            outcome, upload = results[path]
             if upload is not None:
-                uploads.setdefault(upload, []).append("interrupted")
-            outcomes += [
-                RunOutcome(p.stem, "not run", "the batch was interrupted", None, 0.0) for p in paths[k + 1 :]
-            ]
-            break
-        except Exception as exc:  # a bug must not stop the other requests, nor print personal data
-            log.debug("request %s failed", path.stem, exc_info=True)
-            outcome = RunOutcome(
-                path.stem,
-                "failed",
-                f"unexpected {type(exc).__name__} (a fault in jdl, not in the request; the audit log "
-                "records the run, and `jdl run` on this file alone reproduces it)",
-                None,
-                time.perf_counter() - clock,
-            )
+                uploads.setdefault(upload, []).append(outcome.status)
+        elif path in running:
+            outcome = RunOutcome(path.stem, "interrupted", "stopped by Ctrl-C", None, 0.0)
+        else:
+            outcome = RunOutcome(path.stem, "not run", "the batch was interrupted (Ctrl-C)", None, 0.0)
         outcomes.append(outcome)
-        if upload is not None:
-            uploads.setdefault(upload, []).append(outcome.status)
-    if not keep_upload:
+    # After Ctrl-C every upload is kept: a request not run may still need one.
+    if not keep_upload and not interrupted:
         for upload, statuses in uploads.items():
             if all(status == "released" for status in statuses):
                 upload.unlink(missing_ok=True)

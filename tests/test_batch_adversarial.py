@@ -206,7 +206,9 @@ def shared_batch(lab: Path):
     cells.loc[: len(cells) // 5, "Custody or community"] = ""
     cells.to_csv(lossy_upload, index=False)
     (lab / "batch" / "zz-broken.yaml").write_text("request_id: broken\nrequest_id: again\n")
-    outcomes = run_batch(lab / "batch", outputs=lab / "outputs", root=lab, progress=False)
+    # Two workers: the requests run in parallel processes, sharing the lab's registry and audit log.
+    outcomes = run_batch(lab / "batch", outputs=lab / "outputs", root=lab, progress=False, workers=2)
+    assert [o.request_id for o in outcomes] == ["lossy", "shared-a", "shared-b", "zz-broken"]  # file order
     return {o.request_id: o for o in outcomes}
 
 
