@@ -2,6 +2,7 @@
 #   make demo   build the synthetic national store and run the sample request
 #   make test   run the whole test suite
 #   make publish  a handful of demo requests of different service types, then the published site (site/)
+#   make lab    open the analyst's workbench (notebooks/workbench.ipynb) in JupyterLab on 127.0.0.1
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -9,7 +10,7 @@ STAMP := $(VENV)/.installed
 
 STORE := data/national.duckdb
 
-.PHONY: demo test install lint clean publish
+.PHONY: demo test install lint clean publish lab browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,8 +62,23 @@ $(NODE_STAMP): | $(STAMP)
 	command -v node >/dev/null || (apt-get update -qq && apt-get install -y -qq nodejs >/dev/null)
 	touch $(NODE_STAMP)
 
-test: $(STAMP) $(NODE_STAMP)
+test: $(STAMP) $(NODE_STAMP) browser
 	$(BIN)/python -m pytest -q
+
+# The workbench's browser test drives Debian's chromium (never a downloaded browser): install it when
+# missing, as root, quietly; a no-op once it is there.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "installing chromium for the workbench browser test"; \
+			apt-get update -qq >/dev/null && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+		else echo "chromium is missing: run 'sudo apt-get install chromium' (the browser test is skipped)"; fi; }
+
+# The analyst's workbench: JupyterLab on this machine only, saving notebooks without outputs.
+lab: $(STAMP)
+	$(BIN)/jupyter lab --config=jupyter_server_config.py $(if $(filter 0,$(shell id -u)),--allow-root) \
+		notebooks/workbench.ipynb
 
 lint: $(STAMP)
 	$(BIN)/ruff check jdl_lib tests bench

@@ -225,6 +225,9 @@ class WorkbenchApp:
         self.curve_plot = w.Image(format="png")
         self.curve_text = w.HTML()
 
+        for control in (self.method, self.covariates, self.exact, self.caliper, self.caliper_sd, self.ratio):
+            control.layout.width = "96%"
+            control.style.description_width = "90px"
         controls = w.VBox(
             [self.method, self.covariates, self.exact, self.caliper, self.std_caliper, self.caliper_sd]
             + [self.ratio]
@@ -244,6 +247,7 @@ class WorkbenchApp:
             ]
         )
         self.tabs = w.Tab([w.HBox([controls, figures]), self.dropped, outcome_tab])
+        self.tabs.add_class("jdl-panel")
         for i, title in enumerate(("Design and balance", "Who was dropped", "Locked design and outcomes")):
             self.tabs.set_title(i, title)
         self.widget = w.VBox([w.HBox([self.picker, self.open_button]), self.status, self.tabs])
