@@ -54,7 +54,7 @@ EXACT_VARIABLES = (
     "index_year",
     "index_year_band",
 )
-DEFAULT_EXACT = ("gender", "index_year_band")
+DEFAULT_EXACT = ("gender", "index_year")
 #: Controlled vocabulary of service types, so published reports of the same kind of service can be pooled
 #: (``jdl publish``, the synthesis by service type, the sector context in each report).
 SERVICE_TYPES = (
@@ -101,12 +101,14 @@ class MatchingSpec:
     """Propensity-score matching settings, with MatchIt's argument names.
 
     Defaults: nearest-neighbour matching of 5 controls per treated person, with replacement, within a caliper
-    of 0.2 standard deviations of the logit of the propensity score (Austin 2011), exact on gender and
-    two-year index band. Replacement is the default because the national pool is large but the best matches
-    for a high-risk treated group are few; sampling them with replacement keeps bias low and its variance cost
-    is handled by weights. Five controls rather than one, like the JDL's "much larger" weighted comparison
-    group: with one control each, chance alone leaves several binary characteristics of a group of a few
-    hundred above the 0.1 balance threshold, and the control mean is noisier (measured in docs/benchmarks.md).
+    of 0.2 standard deviations of the logit of the propensity score (Austin 2011), exact on gender and index
+    year (chosen by the truth bench over the two-year band: docs/methods.md, "Exact strata"). Replacement is
+    the default because the national pool is large but the best matches for a high-risk treated group are
+    few; sampling them with replacement keeps bias low and its variance cost is handled by weights and
+    two-way clustered standard errors. Five controls rather than one, like the JDL's "much larger" weighted
+    comparison group: with one control each, chance alone leaves several binary characteristics of a group
+    of a few hundred above the 0.1 balance threshold, and the control mean is noisier (measured in
+    docs/benchmarks.md).
     """
 
     method: str = "nearest"

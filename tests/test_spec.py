@@ -62,7 +62,7 @@ def test_minimal_file_gets_documented_defaults(project: Path) -> None:
         0.2,
         True,
     )
-    assert spec.matching.exact == ("gender", "index_year_band")
+    assert spec.matching.exact == ("gender", "index_year")
     assert spec.matching.covariates == DEFAULT_COVARIATES
     assert spec.outcomes == OUTCOMES
     assert spec.comparison == "cluster_robust"

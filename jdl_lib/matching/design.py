@@ -53,8 +53,8 @@ DEFAULT_COVARIATES: tuple[str, ...] = (
     "alcohol_need",
 )
 
-#: Exact-matching strata of the JDL default: same gender, same setting, same index-year band.
-DEFAULT_EXACT: tuple[str, ...] = ("gender", "setting", "index_year_band")
+#: Exact-matching strata of the JDL default: same gender, same setting, same index year (docs/methods.md).
+DEFAULT_EXACT: tuple[str, ...] = ("gender", "setting", "index_year")
 
 #: Width in years of the index-year bands used for exact matching.
 DEFAULT_YEAR_BAND_WIDTH = 2

@@ -69,7 +69,7 @@ class NearestNeighborMatcher(BaseMatcher):
     replace : bool
         Matching with replacement: a control may serve several treated units.
     exact : sequence of str
-        Columns matched exactly (default gender, setting, index-year band).
+        Columns matched exactly (default gender, setting, index year).
     m_order : {"largest", "smallest", "data", "random"}
         Order in which treated units choose (matters without replacement).
     distance : {"logit", "glm"}
