@@ -36,7 +36,7 @@ demo: $(STORE)
 # Six mentoring services (enough for sector context: each report sees five others), two employment, one
 # education; small cohorts of 300 people drawn from the synthetic store.
 SECTOR := north-mentoring:custody:-0.08:21 harbour-mentoring:custody:-0.05:22 oak-mentoring:community:-0.03:23 \
-	riverside-mentoring:community:-0.06:24 bridge-mentoring:custody:0.00:25 lantern-mentoring:custody:-0.04:26 \
+	riverside-mentoring:community:-0.06:41 bridge-mentoring:custody:0.00:25 lantern-mentoring:custody:-0.04:26 \
 	workwise-employment:custody:-0.03:27 ladder-employment:community:0.01:28 learning-education:custody:-0.02:29
 
 # Runs (or re-runs, with --replace) every sector request, then `jdl publish site`; re-running the mentoring

@@ -14,6 +14,7 @@ from jdl_lib.errors import (
     MatchingError,
     SpecError,
     StoreError,
+    SynthesisError,
 )
 
 __version__ = "0.1.0"
@@ -27,5 +28,6 @@ __all__ = [
     "MatchingError",
     "SpecError",
     "StoreError",
+    "SynthesisError",
     "__version__",
 ]
