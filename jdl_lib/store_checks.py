@@ -165,10 +165,15 @@ def _normalised(col: schema.Column) -> str | None:
             f"THEN 2000 + {y} ELSE 1900 + {y} END"
         )
         canonical = f"lpad(({widened})::VARCHAR, 4, '0') || '/' || lpad(({p}).s, 7, '0') || ({p}).l"
-        return f"CASE WHEN ({p}).y = '' THEN {packed} ELSE {canonical} END"
+        rewritten = f"CASE WHEN ({p}).y = '' THEN {packed} ELSE {canonical} END"
+        # most values are already canonical: one match instead of the rewrite (import time at 5M people)
+        already = f"regexp_full_match({text}, '{FORM_PATTERNS['pnc'][0]}')"
+        return f"CASE WHEN {already} THEN {text} ELSE {rewritten} END"
     if col.codes is not None:
         cases = " ".join(f"WHEN '{c.lower()}' THEN '{c}'" for c in col.codes)
-        return f"coalesce(CASE lower(trim({text})) {cases} END, {text})"
+        exact = ", ".join(f"'{c}'" for c in col.codes)
+        matched = f"coalesce(CASE lower(trim({text})) {cases} END, {text})"
+        return f"CASE WHEN {text} IN ({exact}) THEN {text} ELSE {matched} END"
     return None
 
 
