@@ -267,6 +267,20 @@ def test_saved_settings_give_jdl_run_the_results_the_workbench_showed(workbench_
 
 
 @pytest.mark.slow
+def test_a_design_jdl_run_does_not_take_is_not_saved(workbench_project, request_open, monkeypatch):
+    class Copy(NearestNeighborMatcher):
+        method = "nearest_copy"
+
+    root, _ = workbench_project
+    monkeypatch.setitem(MATCHERS, "nearest_copy", Copy)
+    request_open.lock(replace(request_open.matching, method="nearest_copy"))
+    target = root / "parameters" / "not-taken.yaml"
+    with pytest.raises(WorkbenchError, match="does not accept this design"):
+        request_open.save_settings(target)
+    assert not target.exists() and not list(target.parent.glob(".*saving"))
+
+
+@pytest.mark.slow
 def test_a_released_request_is_refused_once_its_upload_is_deleted(workbench_project):
     root, _ = workbench_project
     saved = root / "parameters" / "saved.yaml"

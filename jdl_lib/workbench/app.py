@@ -78,8 +78,8 @@ def enabled_controls(method: str) -> dict[str, bool]:
     return {name: name in params for name in names}
 
 
-def _table(frame: pd.DataFrame, floats: str = "{:.3f}") -> str:
-    return frame.to_html(index=False, na_rep="hidden", float_format=floats.format, border=0, escape=True)
+def _table(frame: pd.DataFrame, na_rep: str = "hidden") -> str:
+    return frame.to_html(index=False, na_rep=na_rep, float_format="{:.3f}".format, border=0, escape=True)
 
 
 def summary_html(view: DesignView) -> str:
@@ -148,7 +148,7 @@ def outcomes_html(results: dict[str, Any]) -> str:
 
 
 def curve_html(curve: SpecificationCurve) -> str:
-    """A one-line reading of the specification curve."""
+    """A one-line reading of the specification curve, then every design's estimate, balance and ESS."""
     d = curve.designs[curve.designs["estimate"].notna()]
     share_below = float((d["ci_high"] < 0).mean()) if len(d) else float("nan")
     balanced = d[~d["poorly_balanced"]]
@@ -157,6 +157,13 @@ def curve_html(curve: SpecificationCurve) -> str:
         f"{d['estimate'].min() * 100:.1f} to {d['estimate'].max() * 100:.1f} points; "
         f"{share_below:.0%} with a 95% CI wholly below zero. Permutations: {curve.permutations}; "
         f"share of permuted curves with a median as far from zero: {curve.median_p_value:.2f}.</p>"
+        + _table(
+            curve.designs[
+                ["label", "estimate", "ci_low", "ci_high", "max_abs_smd", "ess_controls", "poorly_balanced"]
+                + ["locked", "refused"]
+            ],
+            na_rep="",
+        )
     )
 
 

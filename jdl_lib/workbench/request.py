@@ -357,7 +357,9 @@ class Request:
         Raises
         ------
         WorkbenchError
-            If no design is locked, or the file would leave the project folder.
+            If no design is locked, the file would leave the project folder, or the parameter file does not
+            take the design (e.g. a method the registry has but ``jdl run`` does not accept yet); nothing is
+            written then.
         """
         if self.locked is None:
             raise WorkbenchError("lock a design before saving its settings; only a locked design is saved")
@@ -376,8 +378,17 @@ class Request:
             f"{self.outcome_looks} outcome look(s).\n# Based on {os.path.relpath(source, path.parent)}.\n"
         )
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(header + yaml.safe_dump(raw, sort_keys=False, allow_unicode=True), encoding="utf-8")
-        load_spec(path, root)
+        staged = path.with_name(f".{path.name}.saving")
+        staged.write_text(header + yaml.safe_dump(raw, sort_keys=False, allow_unicode=True), encoding="utf-8")
+        try:
+            load_spec(staged, root)
+        except SpecError as exc:
+            staged.unlink()
+            raise WorkbenchError(
+                f"`jdl run` does not accept this design yet, so it was not saved ({exc}); lock a design "
+                "whose settings the parameter file takes"
+            ) from None
+        staged.replace(path)
         return path
 
     # --- robustness of the conclusion to the design ------------------------------------------------
