@@ -4,7 +4,8 @@ Selection on risk, planted -5 percentage-point effect on the one-year reoffendin
 planted zero effect). Prints, over R replications: the naive difference's bias, the matched
 estimate's bias, 95% CI coverage of the truth and mean CI width, for the default design (1:1
 nearest neighbour without replacement, caliper 0.2 SD of the logit, cluster-robust SE by pair)
-and for 3:1 matching with replacement (clusters = merged matched sets). Targets: matched bias
+and for 3:1 matching with replacement (two-way clustered by matched set and person, the default when
+controls are reused; ``bench/bench_coverage.py`` compares every SE across pool sizes). Targets: matched bias
 < 1 pp, coverage 93-97%, false significance <= 6% at zero effect.
 
 Run: .venv/bin/python bench/bench_estimation.py [--reps 200] [--population 50000] [--treated 500]

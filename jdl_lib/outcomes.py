@@ -375,10 +375,13 @@ def alternative_design_effects(
     """
     scores = result.scores["propensity"].reindex(frame.index).to_numpy()
     treat = result.scores["treat"].reindex(frame.index).fillna(0).to_numpy(dtype=int)
+    # the scores are given, so a design needs only the outcome (and the person, to keep the pool clean):
+    # a national pool is not copied with all its columns
+    slim = frame[[c for c in ("person_id", *MEASURE_COLUMNS.values()) if c in frame.columns]]
     out = []
     for method in ALTERNATIVE_DESIGNS:
         design = get_matcher(method, covariates=covariates, random_state=random_state)
-        other = design.fit(frame, treat, propensity=scores).result_
+        other = design.fit(slim, treat, propensity=scores).result_
         est = estimate_effects(other, [measure], alpha=alpha, random_state=random_state)[measure]
         out.append(replace(est, method=method, note=f"{method} design on the same propensity score"))
     return out
