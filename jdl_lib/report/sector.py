@@ -29,7 +29,7 @@ def _points(value: float) -> str:
 
 
 def _span(low: float, high: float) -> str:
-    return f"{low * 100:+.1f} to {high * 100:+.1f} points"
+    return f"{low * 100:+.1f} to {high * 100:+.1f} points".replace("-", "−")
 
 
 def _figure(results: dict[str, Any]) -> str:
@@ -63,6 +63,7 @@ def _figure(results: dict[str, Any]) -> str:
     fig = forest_plot(frame, pooled, "rd", highlight=THIS_REPORT)
     buffer = io.StringIO()
     fig.savefig(buffer, format="svg")
+    # Inline SVG, like the report's other figures: its text stays text for the output scan and the PDF.
     svg = buffer.getvalue()
     return svg[svg.index("<svg") :]
 
@@ -83,7 +84,7 @@ def sector_section(results: dict[str, Any]) -> str:
         f"{ctx['n_reports']} other published Justice Data Lab reports of {kind} services state the one-year "
         f"proven reoffending rate. Pooled, they show {_points(p['estimate'])} in the rate "
         f"(95% confidence interval {_span(p['ci_low'], p['ci_high'])}).",
-        f"Services of this kind differ: a new {kind} service would be expected to show between "
+        f"Services of this kind differ: a new {kind} service would be expected to show a change of "
         f"{_span(p['pi_low'], p['pi_high'])} (95% prediction interval; I² = {ctx['i2'] * 100:.0f}% of the "
         "variation between reports is beyond chance).",
     ]
