@@ -84,9 +84,12 @@ _DERIVED_INTRO = """\
 
 `jdl_lib.derived.index_event_features` derives one row per candidate index event from the raw
 tables, in DuckDB SQL; `candidate_pool` keeps, for a setting and window, each other person's first
-eligible index event per calendar year with complete follow-up. Proven reoffending follows the MoJ
-definition: an offence committed in the year after the index date and proven by a conviction or
-caution within that year or a further six months.
+eligible index event per calendar year with complete follow-up. The importer derives these variables
+once for every index event with complete follow-up into the store's `candidate_events` table (not part
+of the contract, nor of the content hash), so a request's pool is a filtered read rather than a national
+derivation; a store imported before that table existed is derived per request. Proven reoffending
+follows the MoJ definition: an offence committed in the year after the index date and proven by a
+conviction or caution within that year or a further six months.
 
 | Variable | Derived from | Formula |
 |---|---|---|
