@@ -12,9 +12,9 @@ Two inference methods, named on every estimate:
   ``shared/reference/jdl_methodology.md`` section 5), so results can be set beside published reports.
   Unequally weighted controls count by their effective sample size (Kish), not their number.
 
-Small-number rules (RAP code, methodology section 6): a measure is not reported when its expected
-count in the treatment group is under 10; time to first reoffence is a headline only with at least
-30 treated reoffenders.
+Small-number rules (RAP code, methodology section 6; :mod:`jdl_lib.small_numbers`): a measure is
+published only when its np in the treatment group is greater than 10; time to first reoffence only with
+at least 30 treated reoffenders.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
+from jdl_lib import small_numbers
 from jdl_lib.errors import MatchingError
 from jdl_lib.matching.design import design_matrix
 from jdl_lib.matching.registry import get_matcher
@@ -46,8 +47,6 @@ AMONG_REOFFENDERS = frozenset({"time_to_reoffence", "custody_on_reoffence"})
 #: Measures that are proportions (0-1 scale; the report multiplies by 100).
 BINARY_MEASURES = frozenset({"rate", "custody_on_reoffence"})
 METHODS = ("cluster_robust", "moj_ttest")
-MIN_EXPECTED_COUNT = 10
-MIN_REOFFENDERS_FOR_TIME = 30
 
 
 @dataclass(frozen=True)
@@ -123,20 +122,11 @@ def effective_sample_size(w: np.ndarray) -> float:
     return float(w.sum() ** 2 / (w**2).sum())
 
 
-def _reporting(measure: str, y_t: np.ndarray, n_reoffenders_t: int) -> tuple[bool, str]:
-    """Apply the MoJ small-number rules to one measure (treatment group counts)."""
-    if measure == "time_to_reoffence" and n_reoffenders_t < MIN_REOFFENDERS_FOR_TIME:
-        return False, (
-            f"fewer than {MIN_REOFFENDERS_FOR_TIME} reoffenders in the treatment group: "
-            "not a headline result (low numbers could mislead)"
-        )
+def _np_treated(measure: str, y_t: np.ndarray, n_reoffenders_t: int) -> float:
+    """The np of one measure in the treatment group, as :mod:`jdl_lib.small_numbers` defines it."""
     if measure in BINARY_MEASURES:
-        k = float(y_t.sum())
-        if min(k, len(y_t) - k) < MIN_EXPECTED_COUNT:
-            return False, f"expected count under {MIN_EXPECTED_COUNT} in the treatment group"
-    elif measure == "frequency" and n_reoffenders_t < MIN_EXPECTED_COUNT:
-        return False, f"fewer than {MIN_EXPECTED_COUNT} reoffenders in the treatment group"
-    return True, ""
+        return float(y_t.sum())
+    return float(n_reoffenders_t)
 
 
 def _measure_data(frame: pd.DataFrame, measure: str, columns: dict[str, str]) -> pd.DataFrame:
@@ -213,7 +203,7 @@ def estimate_effects(
             )
         else:
             fit = _moj_ttest(y[is_t], y[~is_t], w_c, alpha)
-        reported, note = _reporting(measure, y[is_t], n_reoff_t)
+        reported, note = small_numbers.reporting(measure, _np_treated(measure, y[is_t], n_reoff_t), n_reoff_t)
         out.append(
             Estimate(
                 measure=measure,

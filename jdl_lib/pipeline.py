@@ -57,6 +57,7 @@ from jdl_lib.privacy import (
     forget_request,
     keyed_file_hash,
     record_request,
+    suppression_note,
 )
 from jdl_lib.privacy.differencing import DEFAULT_MIN_DIFFERENCE, check_request_id
 from jdl_lib.privacy.lab import keyed_hash, lab_secret, open_lab
@@ -602,6 +603,7 @@ def analyse_design(prepared: PreparedRequest, design: Design, store_provenance: 
         "index_years": _index_years(match),
         **extra,
         "outcomes": assemble.outcome_rows(effects, spec.outcomes),
+        "reporting": assemble.reporting_section(match, effects, spec.outcomes),
         "robustness": assemble.robustness_rows(robust),
         "linkage_error": linkage_error,
         "sensitivity": assemble.sensitivity_section(rate, match),
@@ -609,14 +611,14 @@ def analyse_design(prepared: PreparedRequest, design: Design, store_provenance: 
         "disclosure": {
             "suppressed": sections["suppressed"],
             "notes": [
-                f"Counts of 1 to {threshold - 1} people are not shown, nor figures that would reveal them.",
+                suppression_note(threshold),
                 f"Every group analysed holds at least {spec.disclosure.min_group} people.",
             ],
         },
     }
     matched_treated = match.matched[match.matched["treat"] == 1]
     return Analysis(
-        results=validate_results(results),
+        results=validate_results(assemble.withhold(results)),
         analysed_person_ids=matched_treated["person_id"].to_numpy(),
         upload_people=prepared.upload_people,
         counts={stage.key: stage.count for stage in design.attrition.stages},

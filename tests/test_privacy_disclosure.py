@@ -12,10 +12,11 @@ from scipy.optimize import linprog
 from jdl_lib.errors import DisclosureError, JdlWarning
 from jdl_lib.privacy.disclosure import (
     MINIMUM_GROUP,
-    SUPPRESSED_MARKER,
+    SECONDARY_MARKER,
     TEST_OVERRIDE_ENV,
     check_minimum_group,
     suppress_table,
+    suppression_note,
 )
 
 # ---------------------------------------------------------------- minimum group
@@ -103,10 +104,23 @@ def subtraction_attack(published: np.ndarray, true: np.ndarray, lines) -> dict[i
     return recovered
 
 
-def lp_attack(published: np.ndarray, true: np.ndarray, lines) -> dict[int, tuple[float, float]]:
-    """Tightest bounds on each hidden cell by linear programming over the published table."""
+def lp_attack(
+    published: np.ndarray, true: np.ndarray, lines, threshold: int | None = None
+) -> dict[int, tuple[float, float]]:
+    """Tightest bounds on each hidden cell by linear programming over the published table.
+
+    With ``threshold``, the reader also reads the markers: a small true count was printed "<threshold"
+    (so lies in 1..threshold-1) and any other hidden count "[c]" (so is at least threshold, or zero).
+    """
     flat = published.ravel()
     hidden = np.flatnonzero(np.isnan(flat))
+    known = [(0, None)] * len(hidden)
+    if threshold is not None:
+        values = true.ravel()[hidden]
+        known = [
+            (1, threshold - 1) if 0 < v < threshold else (threshold, None) if v >= threshold else (0, 0)
+            for v in values
+        ]
     a, b = [], []
     for line in lines:
         row = np.isin(hidden, line).astype(float)
@@ -117,8 +131,8 @@ def lp_attack(published: np.ndarray, true: np.ndarray, lines) -> dict[int, tuple
     for k, cell in enumerate(hidden):
         c = np.zeros(len(hidden))
         c[k] = 1
-        low = linprog(c, A_eq=a or None, b_eq=b or None, bounds=(0, None)).fun if a else 0.0
-        high = linprog(-c, A_eq=a or None, b_eq=b or None, bounds=(0, None))
+        low = linprog(c, A_eq=a or None, b_eq=b or None, bounds=known).fun if a else known[k][0]
+        high = linprog(-c, A_eq=a or None, b_eq=b or None, bounds=known)
         bounds[int(cell)] = (low, np.inf if high.status == 3 else -high.fun)
     return bounds
 
@@ -127,15 +141,19 @@ def _published(result, columns):
     return result.table[list(columns)].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
 
 
-def _assert_safe(true: np.ndarray, published: np.ndarray, lines, threshold: int) -> None:
+def _assert_safe(true: np.ndarray, published: np.ndarray, lines, threshold: int, marked: bool = True) -> None:
+    """No small count is shown, recovered by subtraction or pinned by LP; with unmarked suppression, none
+    can even be proven small. Marked tables are attacked with what the markers say."""
     small = np.flatnonzero((true.ravel() > 0) & (true.ravel() < threshold))
     assert np.isnan(published.ravel()[small]).all(), "a small count is shown"
     recovered = subtraction_attack(published, true, lines)
     assert not set(recovered) & set(small), "a small count was recovered by subtraction"
-    for cell, (low, high) in lp_attack(published, true, lines).items():
+    attack = lp_attack(published, true, lines, threshold if marked else None)
+    for cell, (low, high) in attack.items():
         if cell in small:
             assert high - low >= 1 - 1e-6, "a small count is pinned to one value"
-            assert not (low >= 1 - 1e-6 and high <= threshold - 1 + 1e-6), "a cell is proven small"
+            if not marked:
+                assert not (low >= 1 - 1e-6 and high <= threshold - 1 + 1e-6), "a cell is proven small"
 
 
 # ---------------------------------------------------------------- suppression
@@ -184,8 +202,30 @@ def test_rates_built_on_suppressed_counts_are_blanked_and_displayed_as_marker():
     assert result.table.loc[["F", "M"], "pct"].isna().all()
     assert result.table.loc[["London", "Wales"], "pct"].tolist() == [50.0, 50.0]
     shown = result.for_display()
-    assert (shown.loc[["F", "M"], ["n", "pct"]] == SUPPRESSED_MARKER).all().all()
+    assert shown.at["F", "n"] == "<5" and shown.at["M", "n"] == SECONDARY_MARKER
+    assert (shown.loc[["F", "M"], "pct"] == SECONDARY_MARKER).all()
     assert result.n_primary == 1 and result.n_secondary == 1
+    assert result.kinds("n") == ["primary", "secondary", None, None]
+
+
+def test_issue_11_a_large_secondary_cell_is_never_marked_small():
+    """Issue 11 item 4: "Male <5" in a group of 61. The large complement is marked [c], and the note
+    explains both markers."""
+    table = pd.DataFrame({"n": [3, 58]}, index=["Female", "Male"])
+    shown = suppress_table(table, ["n"]).for_display()
+    assert shown["n"].tolist() == ["<5", "[c]"]
+    note = suppression_note(5)
+    assert "<5: between 1 and 4 people" in note and "[c]: withheld" in note
+
+
+def test_marker_knowledge_is_part_of_the_attack():
+    """Once "<5" and "[c]" are printed, 1 + 5 = 6 pins the small cell (it is 1..4, the other is 5 or more):
+    the marked audit hides a third cell, the unmarked one did not need to."""
+    table = pd.DataFrame({"n": [1, 5, 40]})
+    assert suppress_table(table, ["n"], marked=False).table["n"].isna().tolist() == [True, True, False]
+    marked = suppress_table(table, ["n"])
+    assert marked.table["n"].isna().all()
+    _assert_safe(table.to_numpy(float), _published(marked, ["n"]), _lines((3, 1), "columns"), 5)
 
 
 def test_groups_are_protected_separately():
@@ -194,20 +234,27 @@ def test_groups_are_protected_separately():
     assert set(result.table.index[result.table["n"].isna()]) == {0, 1}
 
 
+@pytest.mark.parametrize("marked", [True, False])
 @pytest.mark.parametrize("seed", range(12))
 @pytest.mark.parametrize("totals", ["columns", "rows", "both"])
-def test_no_small_count_can_be_recovered_from_random_tables(seed, totals):
+def test_no_small_count_can_be_recovered_from_random_tables(seed, totals, marked):
     rng = np.random.default_rng(seed)
     shape = (int(rng.integers(2, 6)), int(rng.integers(1, 4)))
-    true = rng.choice([0, 1, 2, 3, 4, 6, 9, 15, 40, 120], size=shape).astype(float)
+    true = rng.choice([0, 1, 2, 3, 4, 5, 6, 9, 15, 40, 120], size=shape).astype(float)
     table = pd.DataFrame(true.astype(int), columns=[f"c{j}" for j in range(shape[1])])
     try:
-        result = suppress_table(table, table.columns, totals=totals)
-    except DisclosureError as err:  # only when a small cell is alone with its total
+        result = suppress_table(table, table.columns, totals=totals, marked=marked)
+    except DisclosureError as err:  # only when hiding every cell still gives a small count away
         assert "cannot be hidden" in str(err)
-        assert min(shape) == 1
+        if not marked:
+            assert min(shape) == 1  # a small cell alone with its total
+        else:  # e.g. a row [3, 0] with its total 3: "<5" + "[c]" (0 or at least 5) pins the 3
+            everything = np.full(shape, np.nan)
+            attack = lp_attack(everything, true, _lines(shape, totals), 5)
+            small = np.flatnonzero((true.ravel() > 0) & (true.ravel() < 5))
+            assert any(attack[c][1] - attack[c][0] < 1 for c in small)
         return
-    _assert_safe(true, _published(result, table.columns), _lines(shape, totals), 5)
+    _assert_safe(true, _published(result, table.columns), _lines(shape, totals), 5, marked)
     assert result.threshold == 5 and result.totals == totals
 
 

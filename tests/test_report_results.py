@@ -49,7 +49,7 @@ def test_wrong_types_and_inconsistent_attrition_are_refused() -> None:
         validate_results(results)
     results = copy.deepcopy(example_results())
     results["outcomes"][0]["ci_low"] = None
-    with pytest.raises(ResultsError, match="needs a difference and CI"):
+    with pytest.raises(ResultsError, match="a reported measure needs sizes"):
         validate_results(results)
 
 

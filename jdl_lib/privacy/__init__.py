@@ -30,14 +30,16 @@ from jdl_lib.privacy.differencing import (
 from jdl_lib.privacy.disclosure import (
     DEFAULT_THRESHOLD,
     MINIMUM_GROUP,
-    SUPPRESSED_MARKER,
+    SECONDARY_MARKER,
     TEST_OVERRIDE_ENV,
     MinimumGroupCheck,
     SuppressedCell,
     SuppressionResult,
     check_minimum_group,
     feasible_ranges,
+    primary_marker,
     suppress_table,
+    suppression_note,
 )
 from jdl_lib.privacy.lab import keyed_file_hash, lab_dir, lab_secret, open_lab
 from jdl_lib.privacy.scanner import Finding, assert_no_personal_data, identifiers_from_upload, scan_outputs
@@ -56,7 +58,7 @@ __all__ = [
     "DEFAULT_THRESHOLD",
     "MAX_MIN_DIFFERENCE",
     "MINIMUM_GROUP",
-    "SUPPRESSED_MARKER",
+    "SECONDARY_MARKER",
     "TEST_OVERRIDE_ENV",
     "AuditLogError",
     "DifferencingCheck",
@@ -82,9 +84,11 @@ __all__ = [
     "lab_dir",
     "lab_secret",
     "open_lab",
+    "primary_marker",
     "read_audit_log",
     "record_request",
     "scan_outputs",
     "suppress_table",
+    "suppression_note",
     "verify_audit_log",
 ]

@@ -8,12 +8,15 @@ Two rules protect the people in an organisation's data (methodology §6; issue 8
 * every count shown in a report table passes :func:`suppress_table`: counts from 1 to ``threshold - 1``
   are suppressed (primary suppression) together with enough other cells that no suppressed count can be
   worked out from the totals a reader knows (secondary suppression), and rates built on a suppressed
-  count are blanked.
+  count are blanked. The two are marked differently (:data:`SECONDARY_MARKER` and
+  :func:`primary_marker`), as the GSS guidance on symbols in tables recommends, so a reader is never told
+  that a cell of dozens is "<5".
 
 Suppression is audited, not assumed: after each step the feasible range of every primary cell is computed
 with linear programming over everything a reader can see (:func:`feasible_ranges`), which is the strongest
-"recover it by subtraction" attack on an additive table. Secondary cells are added until no primary cell
-can be pinned down to one value or shown to be a small non-zero count.
+"recover it by subtraction" attack on an additive table. Because the markers tell the reader that a
+primary cell lies between 1 and ``threshold - 1`` and that a secondary cell does not, the attack is given
+that knowledge too; secondary cells are added until no primary cell can be pinned down to one value.
 """
 
 from __future__ import annotations
@@ -40,8 +43,24 @@ MINIMUM_GROUP = 60
 DEFAULT_THRESHOLD = 5
 #: Environment variable that lets a *test* run with a minimum group below 60 (see check_minimum_group).
 TEST_OVERRIDE_ENV = "JDL_TEST_ALLOW_SMALL_GROUPS"
-#: What a report prints in place of a suppressed count or rate (the ONS/GSS convention for "confidential").
-SUPPRESSED_MARKER = "[c]"
+#: What a report prints in place of a count withheld only to protect a small one, and of any rate or
+#: percentage withheld (the ONS/GSS symbol for "confidential").
+SECONDARY_MARKER = "[c]"
+
+
+def primary_marker(threshold: int = DEFAULT_THRESHOLD) -> str:
+    """What a report prints in place of a small count (primary suppression): ``"<5"`` for threshold 5."""
+    return f"<{threshold}"
+
+
+def suppression_note(threshold: int = DEFAULT_THRESHOLD) -> str:
+    """The sentence that explains both markers, printed under every table that uses them."""
+    return (
+        f"{primary_marker(threshold)}: between 1 and {threshold - 1} people; the exact count is not shown. "
+        f"{SECONDARY_MARKER}: withheld so that a small count cannot be worked out from the totals (it may be "
+        "large). Percentages of these cells are withheld too."
+    )
+
 
 Totals = Literal["columns", "rows", "both", "none"]
 
@@ -143,7 +162,7 @@ class SuppressionResult:
     """A table made safe to publish, with the settings used and the cells hidden.
 
     ``table`` has the input's shape; suppressed counts are ``<NA>`` in nullable ``Int64`` columns and
-    blanked rates are ``NaN``. Use :meth:`for_display` to print the suppression marker.
+    blanked rates are ``NaN``. Use :meth:`for_display` to print the suppression markers.
     """
 
     table: pd.DataFrame
@@ -154,6 +173,7 @@ class SuppressionResult:
     totals: Totals
     group_column: str | None
     suppress_zeros: bool
+    marked: bool = True
 
     @property
     def n_primary(self) -> int:
@@ -165,13 +185,21 @@ class SuppressionResult:
         """Number of cells suppressed only to protect a small cell."""
         return sum(c.reason == "secondary" for c in self.cells)
 
-    def for_display(self, marker: str = SUPPRESSED_MARKER) -> pd.DataFrame:
-        """Return the table as text with ``marker`` in every suppressed count and blanked rate."""
+    def for_display(self, secondary: str = SECONDARY_MARKER) -> pd.DataFrame:
+        """Return the table as text: ``"<threshold"`` in small counts, ``secondary`` in counts withheld to
+        protect them and in every blanked rate."""
         shown = self.table.astype(object)
-        hidden = [(c.row, c.column) for c in self.cells] + list(self.blanked_rates)
-        for row, column in hidden:
-            shown.at[row, column] = marker
+        for cell in self.cells:
+            small = cell.reason == "primary"
+            shown.at[cell.row, cell.column] = primary_marker(self.threshold) if small else secondary
+        for row, column in self.blanked_rates:
+            shown.at[row, column] = secondary
         return shown
+
+    def kinds(self, column: str) -> list[str | None]:
+        """Per row of ``column``, in table order: ``"primary"``, ``"secondary"`` or None (shown)."""
+        reasons = {cell.row: cell.reason for cell in self.cells if cell.column == column}
+        return [reasons.get(row) for row in self.table.index]
 
 
 def _constraints(
@@ -199,7 +227,10 @@ def _constraints(
 
 
 def feasible_ranges(
-    values: np.ndarray, suppressed: np.ndarray, lines: Sequence[np.ndarray]
+    values: np.ndarray,
+    suppressed: np.ndarray,
+    lines: Sequence[np.ndarray],
+    bounds: Sequence[tuple[float, float | None]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return the smallest and largest value each suppressed cell could take, given what is published.
 
@@ -216,6 +247,9 @@ def feasible_ranges(
         Which cells are hidden.
     lines : sequence of numpy.ndarray
         Flat indices of cells that add up to a total the reader knows.
+    bounds : sequence of (low, high), optional
+        What the reader knows of each suppressed cell (in flat order) before any arithmetic, e.g. that a
+        cell marked "<5" lies in 1..4; ``high`` None for no upper limit. Default: non-negative.
 
     Returns
     -------
@@ -233,8 +267,9 @@ def feasible_ranges(
         row[members] = 1.0
         rows.append(row)
         rhs.append(float(values[line][suppressed[line]].sum()))
-    lower = np.zeros(len(hidden))
-    upper = np.full(len(hidden), np.inf)
+    known = [(0.0, None)] * len(hidden) if bounds is None else list(bounds)
+    lower = np.array([lo for lo, _ in known], dtype=float)
+    upper = np.array([np.inf if hi is None else hi for _, hi in known], dtype=float)
     if not rows:
         return lower, upper
     a_eq, b_eq = np.vstack(rows), np.array(rhs)
@@ -242,7 +277,7 @@ def feasible_ranges(
         objective = np.zeros(len(hidden))
         for sign in (1.0, -1.0):
             objective[k] = sign
-            res = linprog(objective, A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs")
+            res = linprog(objective, A_eq=a_eq, b_eq=b_eq, bounds=known, method="highs")
             if res.status == 3:  # unbounded: only possible when maximising
                 continue
             bound = sign * res.fun
@@ -253,9 +288,32 @@ def feasible_ranges(
     return lower, upper
 
 
-def _disclosed(lower: np.ndarray, upper: np.ndarray, threshold: int) -> np.ndarray:
-    """True where a reader can pin a cell to one value, or prove it is a small non-zero count."""
-    return (upper - lower < 1) | ((lower >= 1) & (upper <= threshold - 1))
+def _disclosed(lower: np.ndarray, upper: np.ndarray, threshold: int, marked: bool) -> np.ndarray:
+    """True where a reader can pin a cell to one value or, when small cells are not marked as such, prove
+    it is a small non-zero count."""
+    pinned = upper - lower < 1
+    return pinned if marked else pinned | ((lower >= 1) & (upper <= threshold - 1))
+
+
+def _reader_bounds(
+    values: np.ndarray, primary: np.ndarray, suppressed: np.ndarray, threshold: int, suppress_zeros: bool
+) -> list[tuple[float, float | None]]:
+    """What the markers tell a reader about each suppressed cell (flat order).
+
+    "<threshold" says 1..threshold-1 (0..threshold-1 when zeros are suppressed too); "[c]" says the cell is
+    not small, i.e. 0 or at least ``threshold``. That is not an interval, so a secondary zero is taken as
+    known exactly (it then protects nothing and another cell is chosen): the audit assumes the reader knows
+    at least as much as they do.
+    """
+    out: list[tuple[float, float | None]] = []
+    for cell in np.flatnonzero(suppressed):
+        if primary[cell]:
+            out.append((0.0 if suppress_zeros else 1.0, float(threshold - 1)))
+        elif values[cell] >= threshold:
+            out.append((float(threshold), None))
+        else:
+            out.append((float(values[cell]), float(values[cell])))
+    return out
 
 
 def suppress_table(
@@ -267,6 +325,7 @@ def suppress_table(
     group_column: str | None = None,
     rate_columns: Mapping[str, Sequence[str]] | None = None,
     suppress_zeros: bool = False,
+    marked: bool = True,
 ) -> SuppressionResult:
     """Suppress small counts in a report table, and enough other cells that they cannot be recovered.
 
@@ -308,6 +367,11 @@ def suppress_table(
         Rate or percentage column -> the count columns it is computed from.
     suppress_zeros : bool, default False
         Also treat zero counts as primary cells.
+    marked : bool, default True
+        Small cells will be published as ``"<threshold"`` and the others as ``"[c]"``
+        (:meth:`SuppressionResult.for_display`), so the audit gives the reader that knowledge and only
+        requires that no small cell can be pinned to one value. With ``False`` every hidden cell looks
+        alike and the audit also stops a reader proving that a cell is small.
 
     Returns
     -------
@@ -352,11 +416,12 @@ def suppress_table(
     lines = _constraints(table, count_columns, totals, group_column)
 
     while True:
-        lower, upper = feasible_ranges(values, suppressed, lines)
+        bounds = _reader_bounds(values, primary, suppressed, threshold, suppress_zeros) if marked else None
+        lower, upper = feasible_ranges(values, suppressed, lines, bounds)
         hidden = np.flatnonzero(suppressed)
         weak = [
             cell
-            for cell, bad in zip(hidden, _disclosed(lower, upper, threshold), strict=True)
+            for cell, bad in zip(hidden, _disclosed(lower, upper, threshold, marked), strict=True)
             if bad and primary[cell]
         ]
         if not weak:
@@ -405,6 +470,7 @@ def suppress_table(
         totals=totals,
         group_column=group_column,
         suppress_zeros=suppress_zeros,
+        marked=marked,
     )
 
 

@@ -16,10 +16,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from jdl_lib import small_numbers
 from jdl_lib.attrition import Attrition
 from jdl_lib.balance.stats import BalanceResult
 from jdl_lib.errors import DisclosureError, MatchingError
 from jdl_lib.matching.result import MatchResult
+from jdl_lib.multiplicity import PRIMARY_MEASURE, SECONDARY_METHOD, adjusted_p_values, secondary_family
 from jdl_lib.outcomes import EffectsResult, Estimate
 from jdl_lib.power import minimum_detectable_difference, people_needed
 from jdl_lib.privacy import suppress_table
@@ -34,6 +36,11 @@ ESTIMATOR_MEASURES: dict[str, str] = {
     "days_to_first_reoffence": "time_to_reoffence",
     "first_reoffence_custody": "custody_on_reoffence",
 }
+#: Attrition reasons that are a record repeating a person already submitted (intake and linkage say it in
+#: their own words); such records are not people lost from the analysis.
+REPEATED_PERSON_REASONS = frozenset({"repeated person", "the same person as another submitted row"})
+#: Measures computed among reoffenders only.
+REOFFENDERS_ONLY = frozenset({"days_to_first_reoffence", "first_reoffence_custody"})
 #: Balance is judged "good" below 5% and "poor" above 10% (|SMD|): the report's threshold line.
 BALANCE_THRESHOLD = 0.10
 OVERLAP_BINS = 20
@@ -105,40 +112,43 @@ def profile_section(match: MatchResult, threshold: int) -> tuple[list[dict[str, 
                 }
             )
     table = pd.DataFrame(rows)
-    hidden = pd.concat(
-        [_hidden_counts(group["treated_n"], threshold) for _, group in table.groupby("variable", sort=False)]
-    ).reindex(table.index)
+    kinds: dict[Any, str | None] = {}
+    for _, group in table.groupby("variable", sort=False):
+        kinds.update(zip(group.index, suppression_kinds(group["treated_n"], threshold), strict=True))
     n_t = len(treated)
     out, suppressed = [], []
     for i, row in table.iterrows():
-        if hidden[i]:
+        kind = kinds[i]
+        if kind:
             suppressed.append({"table": "profile", "item": f"{row['variable']}: {row['level']}"})
         out.append(
             {
                 "variable": row["variable"],
                 "level": row["level"],
-                "treated_n": None if hidden[i] else int(row["treated_n"]),
-                "treated_pct": None if hidden[i] else float(row["treated_n"] / n_t),
-                "control_pct": None if hidden[i] else float(row["control_share"]),
-                "suppressed": bool(hidden[i]),
+                "treated_n": None if kind else int(row["treated_n"]),
+                "treated_pct": None if kind else float(row["treated_n"] / n_t),
+                "control_pct": None if kind else float(row["control_share"]),
+                "suppression": kind or None,
             }
         )
     return out, suppressed
 
 
-def _hidden_counts(counts: pd.Series, threshold: int) -> pd.Series:
-    """Which of the counts of one breakdown (summing to a published total) must be hidden.
+def suppression_kinds(counts: pd.Series, threshold: int) -> list[str | None]:
+    """How each count of one breakdown (summing to a published total) is published: None (shown),
+    ``"primary"`` (a small count, printed "<5") or ``"secondary"`` (withheld to protect one, "[c]").
 
     A breakdown with a single category needs nothing hidden (its count is the published total). When
-    no pattern of suppression can protect the small cells, the whole breakdown is hidden.
+    no pattern of suppression can protect the small cells, the whole breakdown is withheld, every cell
+    marked ``"secondary"`` so the markers do not say which cells are small.
     """
     if len(counts) < 2:
-        return pd.Series(False, index=counts.index)
-    table = pd.DataFrame({"n": counts})
+        return [None] * len(counts)
+    table = pd.DataFrame({"n": counts.to_numpy()})
     try:
-        return suppress_table(table, ["n"], threshold=threshold, totals="columns").table["n"].isna()
+        return suppress_table(table, ["n"], threshold=threshold, totals="columns").kinds("n")
     except DisclosureError:
-        return pd.Series(True, index=counts.index)
+        return ["secondary"] * len(counts)
 
 
 def _level_order(variable: str):
@@ -257,7 +267,70 @@ def outcome_rows(effects: EffectsResult, outcomes: Sequence[str]) -> list[dict[s
                 "method": method_names[effects.method].format(se=SE_METHODS.get(est.standard_errors, "")),
             }
         )
-    return rows
+    return apply_reporting_policy(rows, effects.alpha)
+
+
+def apply_reporting_policy(rows: list[dict[str, Any]], alpha: float) -> list[dict[str, Any]]:
+    """Mark the primary and secondary measures, adjust the secondary p-values, and withhold what the
+    small-number rules hide.
+
+    The multiplicity policy (:mod:`jdl_lib.multiplicity`): the one-year proven reoffending rate is the
+    pre-specified primary measure, judged on its own p-value; the other measures are secondary, Holm-adjusted
+    together, and significant only when the adjusted p-value is at most ``alpha``. A measure the small-number
+    rules (:mod:`jdl_lib.small_numbers`) do not publish keeps only its label, sizes and reason: its values,
+    interval and p-values are removed here, so they cannot reach results.json, the notebook or the report.
+    A reoffender-only measure withheld also loses its group sizes, which would count reoffenders.
+    """
+    adjusted = adjusted_p_values({r["measure"]: r["p_value"] for r in rows})
+    out = []
+    for row in rows:
+        row = dict(row)
+        primary = row["measure"] == PRIMARY_MEASURE
+        row["role"] = "primary" if primary else "secondary"
+        row["p_value_adjusted"] = adjusted[row["measure"]]
+        p = row["p_value_adjusted"]
+        row["significant"] = bool(row["reported"] and p is not None and p <= alpha)
+        if not row["reported"]:
+            for key in ("treated_value", "control_value", "difference", "ci_low", "ci_high"):
+                row[key] = None
+            row["p_value"] = row["p_value_adjusted"] = None
+            if row["measure"] in REOFFENDERS_ONLY:
+                row["n_treated"] = row["n_control"] = None
+        out.append(row)
+    return out
+
+
+def reporting_section(match: MatchResult, effects: EffectsResult, outcomes: Sequence[str]) -> dict[str, Any]:
+    """The reporting policy a run applied: the primary measure, the Holm family, the small-number limits.
+
+    Whether the treatment group holds at least 30 reoffenders is kept as a yes/no, not as a count: when
+    the rate itself is withheld the count would reveal it.
+    """
+    m = match.matched
+    treated = m[m["treat"] == 1]
+    reoffenders = int(treated["reoffended_1y"].astype(bool).sum()) if "reoffended_1y" in treated else 0
+    raw = {key: _finite(effects[ESTIMATOR_MEASURES[key]].p_value) for key in outcomes}
+    return {
+        "primary": PRIMARY_MEASURE,
+        "secondary_adjustment": SECONDARY_METHOD,
+        "secondary_family": secondary_family(raw),
+        "alpha": float(effects.alpha),
+        "min_np": small_numbers.MIN_NP,
+        "min_reoffenders": small_numbers.MIN_REOFFENDERS,
+        "enough_reoffenders": small_numbers.time_is_headline(reoffenders),
+    }
+
+
+def withhold(results: dict[str, Any]) -> dict[str, Any]:
+    """Remove every figure that would reveal a withheld measure: its robustness estimates and, for the
+    rate, the sensitivity figures and the people-needed figure (both are built from its difference)."""
+    hidden = {r["measure"] for r in results["outcomes"] if not r["reported"]}
+    results["robustness"] = [r for r in results["robustness"] if r["measure"] not in hidden]
+    if results["sensitivity"]["measure"] in hidden:
+        results["sensitivity"].update(e_value=None, e_value_ci=None, rosenbaum_gamma=None)
+    if results["power"]["measure"] in hidden:
+        results["power"]["people_needed"] = None
+    return results
 
 
 #: How each robustness check is named in the report.
@@ -328,13 +401,16 @@ def attrition_section(
     stage (e.g. linked people by link method: PNC ID, prison number, exact, probabilistic).
     """
     out, suppressed = [], []
+    repeated: int | None = 0
     for stage in attrition.stages:
-        hidden = _hidden_counts(pd.Series([n for _, n in stage.losses], dtype="int64"), threshold)
+        kinds = suppression_kinds(pd.Series([n for _, n in stage.losses], dtype="int64"), threshold)
         reasons = []
-        for i, (text, n) in enumerate(stage.losses):
-            if hidden.iloc[i]:
+        for (text, n), kind in zip(stage.losses, kinds, strict=True):
+            if kind:
                 suppressed.append({"table": "attrition", "item": f"{stage.label}: {text}"})
-            reasons.append({"reason": text, "count": None if hidden.iloc[i] else int(n)})
+            reasons.append(_hidden({"reason": text, "count": int(n)}, kind))
+            if text in REPEATED_PERSON_REASONS and n:
+                repeated = None if kind or repeated is None else repeated + int(n)
         entry = {
             "stage": stage.key,
             "label": stage.label,
@@ -343,21 +419,27 @@ def attrition_section(
             "reasons": reasons,
         }
         if stage.breakdown:
-            split = _hidden_counts(pd.Series([n for _, n in stage.breakdown], dtype="int64"), threshold)
+            split = suppression_kinds(pd.Series([n for _, n in stage.breakdown], dtype="int64"), threshold)
             entry["breakdown"] = [
-                {"label": text, "count": None if split.iloc[i] else int(n)}
-                for i, (text, n) in enumerate(stage.breakdown)
+                _hidden({"label": text, "count": int(n)}, kind)
+                for (text, n), kind in zip(stage.breakdown, split, strict=True)
             ]
             suppressed += [
                 {"table": "attrition", "item": f"{stage.label}: {text}"}
-                for i, (text, _) in enumerate(stage.breakdown)
-                if split.iloc[i]
+                for (text, _), kind in zip(stage.breakdown, split, strict=True)
+                if kind
             ]
         out.append(entry)
     section = {
         "submitted": attrition.submitted,
         "analysed": attrition.final,
         "control_records": int(control_records),
+        "repeated": repeated,
         "stages": out,
     }
     return section, suppressed
+
+
+def _hidden(entry: dict[str, Any], kind: str | None) -> dict[str, Any]:
+    """An attrition count as published: unchanged, or its count removed and how it was suppressed."""
+    return entry if kind is None else {**entry, "count": None, "suppression": kind}

@@ -10,8 +10,13 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
+from jdl_lib import small_numbers
+from jdl_lib.multiplicity import secondary_family
+from jdl_lib.privacy import suppression_note
+from jdl_lib.report.assemble import ESTIMATOR_MEASURES, apply_reporting_policy, suppression_kinds, withhold
 from jdl_lib.report.results import MEASURES, SCHEMA_VERSION, validate_results
 
 Kind = Literal["reduction", "increase", "inconclusive"]
@@ -113,8 +118,9 @@ def example_results(
     for measure, (t, c) in arrays.items():
         label, unit = MEASURES[measure]
         row = _compare(t, c, z)
-        reoffenders_only = measure in ("days_to_first_reoffence", "first_reoffence_custody")
-        reported = not reoffenders_only or int(re_t.sum()) >= 30
+        estimator = ESTIMATOR_MEASURES[measure]
+        np_treated = t.sum() if unit == "proportion" else re_t.sum()
+        reported, reason = small_numbers.reporting(estimator, float(np_treated), int(re_t.sum()))
         outcomes.append(
             {
                 "measure": measure,
@@ -123,13 +129,16 @@ def example_results(
                 "n_treated": int(t.size),
                 "n_control": int(c.size),
                 **row,
-                "significant": bool(reported and row["p_value"] <= 0.05),
+                "significant": bool(row["p_value"] <= 0.05),
                 "reported": reported,
-                "reason": "" if reported else "fewer than 30 reoffenders in the treatment group",
+                "reason": reason,
                 "method": "two-sample comparison with normal-approximation 95% CI",
             }
         )
-    rate = outcomes[0]
+    raw_rate = dict(outcomes[0])
+    family = secondary_family({r["measure"]: r["p_value"] for r in outcomes})
+    outcomes = apply_reporting_policy(outcomes, 0.05)
+    rate = raw_rate
     rr = rate["treated_value"] / rate["control_value"]
     crosses = rate["ci_low"] <= 0 <= rate["ci_high"]
     near = rate["ci_high"] if rate["difference"] < 0 else rate["ci_low"]
@@ -160,18 +169,18 @@ def example_results(
     profile, suppressed = [], []
     for variable, shares in _PROFILE.items():
         counts = rng.multinomial(n, list(shares.values()))
-        for (level, share), count in zip(shares.items(), counts, strict=True):
-            small = bool(0 < count < 5)
-            if small:
+        kinds = suppression_kinds(pd.Series(counts), 5)
+        for (level, share), count, kind in zip(shares.items(), counts, kinds, strict=True):
+            if kind:
                 suppressed.append({"table": "profile", "item": f"{variable}: {level}"})
             profile.append(
                 {
                     "variable": variable,
                     "level": level,
-                    "treated_n": None if small else int(count),
-                    "treated_pct": None if small else float(count / n),
-                    "control_pct": None if small else float(np.clip(share + rng.normal(0, 0.01), 0, 1)),
-                    "suppressed": small,
+                    "treated_n": None if kind else int(count),
+                    "treated_pct": None if kind else float(count / n),
+                    "control_pct": None if kind else float(np.clip(share + rng.normal(0, 0.01), 0, 1)),
+                    "suppression": kind,
                 }
             )
 
@@ -179,7 +188,7 @@ def example_results(
     counts = [submitted, submitted - 6, int(submitted * 0.81), int(submitted * 0.66), n + 3, n]
     labels = [
         ("submitted", "Records submitted", "", None),
-        ("valid", "Valid records", "incomplete or invalid identifiers", None),
+        ("valid", "Valid records", "repeated person", None),
         ("linked", "Found in national records", "no confident match in national records", None),
         (
             "index_event",
@@ -245,7 +254,13 @@ def example_results(
             "alpha": 0.05,
             "disclosure": {"min_group": 60, "cell_threshold": 5},
         },
-        "attrition": {"submitted": submitted, "analysed": n, "control_records": n_c, "stages": stages},
+        "attrition": {
+            "submitted": submitted,
+            "analysed": n,
+            "control_records": n_c,
+            "repeated": 6,
+            "stages": stages,
+        },
         "profile": profile,
         "balance": {
             "sd_convention": "pooled SD of treated and all eligible controls, before matching",
@@ -261,6 +276,15 @@ def example_results(
             "suppressed_below": 0,
         },
         "outcomes": outcomes,
+        "reporting": {
+            "primary": "reoffended_1y",
+            "secondary_adjustment": "holm",
+            "secondary_family": family,
+            "alpha": 0.05,
+            "min_np": small_numbers.MIN_NP,
+            "min_reoffenders": small_numbers.MIN_REOFFENDERS,
+            "enough_reoffenders": small_numbers.time_is_headline(int(re_t.sum())),
+        },
         "robustness": [
             {
                 "measure": "reoffended_1y",
@@ -288,7 +312,7 @@ def example_results(
         },
         "disclosure": {
             "suppressed": suppressed,
-            "notes": ["Counts below 5 are shown as '<5'; percentages of those cells are withheld."],
+            "notes": [suppression_note(5)],
         },
     }
-    return validate_results(results)
+    return validate_results(withhold(results))

@@ -16,20 +16,20 @@ from matplotlib.figure import Figure
 
 from jdl_lib.report.text import pct, scaled
 
-#: Characteristics shown in the love plot (the largest differences); the balance table lists them all.
-LOVE_PLOT_ROWS = 25
+#: Characteristics named in the main report's love plot (plus any above the threshold); the annex has all.
+LOVE_PLOT_ROWS = 8
 WIDTH = 6.7
 TREATED, CONTROL, GREY = "#1b6ca8", "#e07b39", "#9aa5b1"
 STYLE = {"font.size": 9, "axes.titlesize": 10, "axes.spines.top": False, "axes.spines.right": False}
 
 
-def _styled(draw: Callable[[dict[str, Any]], Figure]) -> Callable[[dict[str, Any]], Figure]:
+def _styled(draw: Callable[..., Figure]) -> Callable[..., Figure]:
     """Draw with the report style, on a pyplot-free Figure: no global state, nothing shown twice."""
 
     @functools.wraps(draw)
-    def wrapper(results: dict[str, Any]) -> Figure:
+    def wrapper(results: dict[str, Any], **options: Any) -> Figure:
         with matplotlib.rc_context(STYLE):
-            return draw(results)
+            return draw(results, **options)
 
     return wrapper
 
@@ -57,30 +57,61 @@ def attrition_chart(results: dict[str, Any]) -> Figure:
     return fig
 
 
+def _love_rows(
+    results: dict[str, Any], most: int | None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The characteristics the chart names, in drawing order (largest at the top), and the rest.
+
+    Every characteristic above the threshold after matching is named; the others are named in order of
+    their largest difference before or after matching until ``most`` are shown (None: all).
+    """
+    threshold = results["balance"]["threshold"]
+
+    def size(c: dict[str, Any]) -> float:
+        return max(abs(c["smd_before"]), abs(c["smd_after"]))
+
+    ranked = sorted(
+        results["balance"]["covariates"], key=lambda c: (abs(c["smd_after"]) <= threshold, -size(c))
+    )
+    if most is None:
+        shown, rest = ranked, []
+    else:
+        keep = max(most, sum(abs(c["smd_after"]) > threshold for c in ranked))
+        shown, rest = ranked[:keep], ranked[keep:]
+    return sorted(shown, key=size), rest
+
+
 @_styled
-def love_plot(results: dict[str, Any], most: int = LOVE_PLOT_ROWS) -> Figure:
+def love_plot(results: dict[str, Any], most: int | None = LOVE_PLOT_ROWS) -> Figure:
     """Absolute standardised mean differences before and after matching, with the balance threshold.
 
-    Shows the ``most`` characteristics with the largest difference before or after matching, so the chart
-    fits a page; the rest (all smaller) are named in the x-axis label and listed in the balance table.
+    The main report's chart names the few characteristics that matter (any still above the threshold,
+    then those that differed most) and sums up the rest in one line at the foot, drawn at the largest
+    difference among them; ``most=None`` draws every characteristic (the annex).
     """
     b = results["balance"]
-    ranked = sorted(b["covariates"], key=lambda c: max(abs(c["smd_before"]), abs(c["smd_after"])))
-    rows, rest = ranked[-most:], ranked[:-most]
-    fig = Figure(figsize=(WIDTH, 0.2 * len(rows) + 1.0))
+    rows, rest = _love_rows(results, most)
+    n = len(rows) + (1 if rest else 0)
+    fig = Figure(figsize=(WIDTH, (0.16 if most is None else 0.22) * n + 1.0))
     ax = fig.subplots()
-    y = np.arange(len(rows))
+    y = np.arange(len(rows)) + (1 if rest else 0)
     ax.scatter([abs(c["smd_before"]) for c in rows], y, color=GREY, label="Before matching", zorder=3)
     ax.scatter([abs(c["smd_after"]) for c in rows], y, color=TREATED, label="After matching", zorder=3)
+    labels = [c["covariate"].replace("_", " ") for c in rows]
+    if rest:
+        before = max(abs(c["smd_before"]) for c in rest)
+        after = max(abs(c["smd_after"]) for c in rest)
+        ax.hlines(0, 0, before, color=GREY, linewidth=4, alpha=0.35, zorder=2)
+        ax.scatter([before], [0], facecolors="white", edgecolors=GREY, zorder=3)
+        ax.scatter([after], [0], facecolors="white", edgecolors=TREATED, zorder=3)
+        labels = [f"{len(rest)} other characteristics (largest)"] + labels
+        ax.axhline(0.5, color="#d0d7de", linewidth=0.8)
     ax.axvline(
         b["threshold"], color="#b23b3b", linestyle="--", linewidth=1, label=f"Threshold {b['threshold']}"
     )
-    ax.set_yticks(y, [c["covariate"].replace("_", " ") for c in rows], fontsize=8)
-    label = "Absolute standardised mean difference"
-    if rest:
-        largest = max(max(abs(c["smd_before"]), abs(c["smd_after"])) for c in rest)
-        label += f"\n({len(rest)} other characteristics, all below {largest:.2f}, are in the balance table)"
-    ax.set_xlabel(label)
+    ax.set_yticks(np.arange(n), labels, fontsize=7 if most is None else 8)
+    ax.set_ylim(-0.6, n - 0.4)
+    ax.set_xlabel("Absolute standardised mean difference")
     ax.grid(axis="x", alpha=0.3)
     ax.legend(loc="lower right", fontsize=8, frameon=False)
     fig.tight_layout()

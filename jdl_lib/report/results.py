@@ -19,7 +19,7 @@ import jsonschema
 from jdl_lib.errors import JdlError
 from jdl_lib.spec import SERVICE_TYPES
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 #: Measure key -> (label, unit). Units: "proportion" (shown as %), "per_person" (shown per 100), "days".
 MEASURES: dict[str, tuple[str, str]] = {
     "reoffended_1y": ("One-year proven reoffending rate", "proportion"),
@@ -47,6 +47,10 @@ _NINT = {"type": ["integer", "null"], "minimum": 0}
 _BOOL = {"type": "boolean"}
 _PROP = {"type": "number", "minimum": 0, "maximum": 1}
 _NPROP = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
+#: How a hidden count was hidden: "primary" (a count from 1 to threshold - 1, printed "<threshold") or
+#: "secondary" (withheld so that a small count cannot be worked out from totals, printed "[c]").
+_SUPPRESSION = {"enum": [None, "primary", "secondary"]}
+_HIDDEN = {"suppression": {"enum": ["primary", "secondary"]}}
 
 
 def _array(items: dict[str, Any], min_items: int = 0) -> dict[str, Any]:
@@ -110,6 +114,7 @@ SCHEMA: dict[str, Any] = _obj(
                 "submitted": _INT,
                 "analysed": _INT,
                 "control_records": _INT,
+                "repeated": _NINT,
                 "stages": _array(
                     _obj(
                         {
@@ -117,9 +122,9 @@ SCHEMA: dict[str, Any] = _obj(
                             "label": _STR,
                             "count": _INT,
                             "lost": _INT,
-                            "reasons": _array(_obj({"reason": _STR, "count": _NINT})),
+                            "reasons": _array(_obj({"reason": _STR, "count": _NINT}, _HIDDEN)),
                         },
-                        {"breakdown": _array(_obj({"label": _STR, "count": _NINT}))},
+                        {"breakdown": _array(_obj({"label": _STR, "count": _NINT}, _HIDDEN))},
                     ),
                     1,
                 ),
@@ -133,7 +138,7 @@ SCHEMA: dict[str, Any] = _obj(
                     "treated_n": _NINT,
                     "treated_pct": _NNUM,
                     "control_pct": _NNUM,
-                    "suppressed": _BOOL,
+                    "suppression": _SUPPRESSION,
                 }
             )
         ),
@@ -197,14 +202,16 @@ SCHEMA: dict[str, Any] = _obj(
                     "measure": {"enum": list(MEASURES)},
                     "label": _STR,
                     "unit": {"enum": ["proportion", "per_person", "days"]},
-                    "n_treated": _INT,
-                    "n_control": _INT,
+                    "role": {"enum": ["primary", "secondary"]},
+                    "n_treated": _NINT,
+                    "n_control": _NINT,
                     "treated_value": _NNUM,
                     "control_value": _NNUM,
                     "difference": _NNUM,
                     "ci_low": _NNUM,
                     "ci_high": _NNUM,
                     "p_value": _NPROP,
+                    "p_value_adjusted": _NPROP,
                     "significant": _BOOL,
                     "reported": _BOOL,
                     "reason": _STR,
@@ -212,6 +219,17 @@ SCHEMA: dict[str, Any] = _obj(
                 }
             ),
             1,
+        ),
+        "reporting": _obj(
+            {
+                "primary": {"enum": list(MEASURES)},
+                "secondary_adjustment": {"enum": ["holm"]},
+                "secondary_family": _array({"enum": list(MEASURES)}),
+                "alpha": _PROP,
+                "min_np": _INT,
+                "min_reoffenders": _INT,
+                "enough_reoffenders": _BOOL,
+            }
         ),
         "robustness": _array(
             _obj({"measure": _STR, "method": _STR, "estimate": _NUM, "ci_low": _NUM, "ci_high": _NUM})
@@ -367,8 +385,18 @@ def validate_results(results: dict[str, Any]) -> dict[str, Any]:
         if before["count"] - after["count"] != after["lost"]:
             raise ResultsError(f"attrition: stage '{after['stage']}' lost count does not match the counts")
     for row in results["outcomes"]:
-        if row["reported"] and None in (row["ci_low"], row["ci_high"], row["difference"]):
-            raise ResultsError(f"outcomes/{row['measure']}: a reported measure needs a difference and CI")
+        if row["reported"] and None in (row["ci_low"], row["ci_high"], row["difference"], row["n_treated"]):
+            raise ResultsError(
+                f"outcomes/{row['measure']}: a reported measure needs sizes, difference and CI"
+            )
+        withheld = ("treated_value", "control_value", "difference", "ci_low", "ci_high", "p_value")
+        if not row["reported"] and any(row[k] is not None for k in withheld):
+            raise ResultsError(f"outcomes/{row['measure']}: a withheld measure must carry no values")
+    for row in results["profile"]:
+        if (row["suppression"] is None) != (row["treated_n"] is not None):
+            raise ResultsError(
+                f"profile/{row['variable']}: a count must be shown exactly when not suppressed"
+            )
     return results
 
 

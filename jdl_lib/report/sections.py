@@ -1,7 +1,9 @@
 """Each report section as one HTML block, so the notebook makes one call and one display per section.
 
 Text comes from ``text.py`` and tables from ``tables.py``; everything is escaped here because intervention
-wording comes from the parameter file.
+wording comes from the parameter file. The main report (sections 1 to 7) is laid out to fit five A4 pages,
+as the Justice Data Lab's reports do; the full balance table, the full love plot and the run details follow
+in annexes, which start on a new page. A new section is one more function here and one more notebook cell.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from jdl_lib.privacy import suppression_note
 from jdl_lib.report import tables, text
 
 
@@ -38,30 +41,65 @@ def summary(results: dict[str, Any]) -> str:
     """Section 1: headline, significance and interval in plain words, caveats."""
     kind = text.verdict(results)
     caveats = text.caveats(results)
+    significance = text.significance_sentence(results)
     return (
         f"<section class='summary verdict-{kind}'><h2>1. Summary</h2>"
         + _p(text.headline(results), "headline")
-        + _p(text.significance_sentence(results))
+        + (_p(significance) if significance else "")
         + ("<div class='caveats'><h3>Please note</h3>" + _list(caveats) + "</div>" if caveats else "")
         + "</section>"
     )
 
 
 def can_cannot(results: dict[str, Any]) -> str:
-    """Section 2: what you can say, what you cannot say, and the "for 100 typical people" estimates."""
+    """Section 2: what you can say, what you cannot say, the "for 100 typical people" estimates, and the
+    measures among reoffenders (apart, because they are not effects of the service)."""
+    hundred = text.hundred_people(results)
+    among = text.reoffenders_only(results)
     return (
         "<section class='say'><h2>2. What you can and cannot say</h2><div class='two-col'>"
         "<div class='can'><h3>What you can say</h3>" + _list(text.can_say(results)) + "</div>"
-        "<div class='cannot'><h3>What you cannot say</h3>" + _list(text.cannot_say(results)) + "</div></div>"
-        "<h3>For 100 typical people who receive support, compared with 100 similar people who do not</h3>"
-        + _list(text.hundred_people(results))
+        "<div class='cannot'><h3>What you cannot say</h3>"
+        + _list(text.cannot_say(results))
+        + "</div></div>"
+        + (
+            "<h3>For 100 typical people who receive support, compared with 100 similar people who do not</h3>"
+            + _list(hundred)
+            if hundred
+            else ""
+        )
+        + (
+            "<h3>Among the people who reoffended (not effects of the service)</h3>" + _list(among)
+            if among
+            else ""
+        )
         + "</section>"
     )
 
 
+def _analysed_sentence(results: dict[str, Any]) -> str:
+    a = results["attrition"]
+    share = text.pct(a["analysed"] / a["submitted"]) if a["submitted"] else "-"
+    said = (
+        f"The {a['analysed']:,} people analysed were from a group of {a['submitted']:,} records submitted "
+        f"({share}). "
+    )
+    missing, repeated = text.not_analysed(results), a.get("repeated", 0)
+    if missing is None:
+        said += "Some records repeated a person already submitted; the other people could not be analysed"
+    else:
+        if repeated:
+            said += f"{text.plural(repeated, 'record')} repeated a person already submitted, and "
+        said += f"{text.plural(missing, 'person', 'people')} could not be analysed"
+    return said + (
+        ", for the reasons below; the service may have a different effect on them. They were compared with "
+        f"{a['control_records']:,} records of similar people from the national data."
+    )
+
+
 def intervention(results: dict[str, Any]) -> str:
-    """Section 3 (text part): the intervention as described by the organisation, and who was analysed."""
-    iv, a = results["request"]["intervention"], results["attrition"]
+    """Section 3: the intervention as described by the organisation, and who was analysed."""
+    iv = results["request"]["intervention"]
     facts = [
         ("What it is", iv["description"]),
         ("Who it serves", iv["who"]),
@@ -69,69 +107,83 @@ def intervention(results: dict[str, Any]) -> str:
         ("When", iv["when"]),
     ]
     rows = "".join(f"<tr><th>{k}</th><td>{escape(v)}</td></tr>" for k, v in facts if v)
-    lost = a["submitted"] - a["analysed"]
     return (
         "<section class='intervention'><h2>3. The intervention and who was analysed</h2>"
         f"<table class='facts'>{rows}</table>"
-        + _p(
-            f"The {a['analysed']:,} people analysed were from a group of {a['submitted']:,} records "
-            f"submitted ({text.pct(a['analysed'] / a['submitted'])}). {lost:,} could not be analysed, "
-            "for the reasons below; the service may have a different effect on them. They were compared with "
-            f"{a['control_records']:,} records of similar people from the national data."
-        )
+        + _p(_analysed_sentence(results))
         + tables.to_html(tables.attrition_table(results), "Attrition, stage by stage")
+        + _suppression_note(results, [r for s in results["attrition"]["stages"] for r in s["reasons"]])
         + "</section>"
     )
 
 
+def _suppression_note(results: dict[str, Any], entries: list[dict[str, Any]]) -> str:
+    """The note explaining "<5" and "[c]", under a table that uses either."""
+    if not any(e.get("suppression") for e in entries):
+        return ""
+    return _p(suppression_note(results["settings"]["disclosure"]["cell_threshold"]), "note")
+
+
 def profile(results: dict[str, Any]) -> str:
-    """Section 4: profile of the treated group beside the matched controls, small cells suppressed."""
-    notes = results["disclosure"]["notes"]
+    """Section 4: profile of the treated group beside the matched controls, small cells suppressed.
+
+    Printed in two columns (whole characteristics kept together) so a long profile stays on one page.
+    """
+    frame = tables.profile_table(results)
+    starts = [i for i, name in enumerate(frame["Characteristic"]) if name]
+    split = min(starts, key=lambda i: abs(i - len(frame) / 2)) if len(starts) > 1 else len(frame)
+    halves = [frame.iloc[:split], frame.iloc[split:]]
+    columns = "".join(f"<div>{tables.grouped_html(h, 'Characteristic')}</div>" for h in halves if len(h))
+    notes = [n for n in results["disclosure"]["notes"] if n != suppression_note(_threshold(results))]
     return (
         "<section class='profile'><h2>4. Who received the service, beside the matched controls</h2>"
-        + tables.to_html(tables.profile_table(results), "Profile (percentages of each group)")
+        "<p class='caption'>Profile of the treated group (n and %) and the matched controls (%, weighted)</p>"
+        f"<div class='side-by-side'>{columns}</div>"
+        + _suppression_note(results, [{"suppression": r["suppression"]} for r in results["profile"]])
         + "".join(_p(n, "note") for n in notes)
         + "</section>"
     )
 
 
+def _threshold(results: dict[str, Any]) -> int:
+    return results["settings"]["disclosure"]["cell_threshold"]
+
+
 def balance(results: dict[str, Any]) -> str:
-    """Section 5 (text part): balance verdict and table."""
+    """Section 5 (text part): balance verdict in words, and how to read the charts that follow."""
     b = results["balance"]
     out = [c.replace("_", " ") for c in text.unbalanced(results)]
     verdict = f"Balance verdict: {b['verdict']}. " + (
         f"All characteristics are within the {b['threshold']} SMD threshold after matching."
         if not out
-        else f"{len(out)} characteristic(s) stay above the {b['threshold']} threshold: {', '.join(out)}."
+        else f"{text.plural(len(out), 'characteristic')} {'stays' if len(out) == 1 else 'stay'} above the "
+        f"{b['threshold']} threshold: {', '.join(out)}."
     )
     return (
         "<section class='balance'><h2>5. How good the match is</h2>"
         + _p(verdict, f"balance-{b['verdict']}")
         + _p(
             "A standardised mean difference (SMD) measures how far apart the two groups are on a "
-            "characteristic, in standard deviations; below 0.1 is usually taken as well balanced. The "
-            "propensity score is each person's estimated chance of receiving the service given their "
-            "characteristics; "
-            "the matched controls should cover the same range as the treated group."
+            "characteristic, in standard deviations; below 0.1 is usually taken as well balanced. The chart "
+            "shows the characteristics that differed most before matching and any still above the "
+            "threshold; every characteristic is in Annex A. The propensity score is each person's estimated "
+            "chance of receiving the service given their characteristics; the matched controls should "
+            "cover the same range as the treated group."
         )
         + "</section>"
     )
 
 
-def balance_table(results: dict[str, Any]) -> str:
-    """Section 5 (table part): SMD before/after and variance ratio per covariate."""
-    return tables.to_html(tables.balance_table(results), "Balance of each characteristic")
-
-
 def outcomes(results: dict[str, Any]) -> str:
-    """Section 6 (table part): all four measures with CIs and p-values."""
+    """Section 6 (table part): all measures with CIs, p-values and the multiplicity policy."""
     return (
         "<section class='outcomes'><h2>6. Results for all measures</h2>"
         + tables.to_html(tables.outcomes_table(results), "Treated compared with matched controls")
         + _p(
             "Rates are per 100 people (percentages); differences are treated minus control, in percentage "
             "points for rates, offences per person for frequency and days for time to first reoffence. "
-            "Time and custody measures cover reoffenders only."
+            "Time and custody measures cover reoffenders only. " + text.multiplicity_policy(results),
+            "note",
         )
         + "</section>"
     )
@@ -145,17 +197,48 @@ def checks(results: dict[str, Any]) -> str:
     )
 
 
-def annex(results: dict[str, Any]) -> str:
-    """Section 7: method annex."""
+def method(results: dict[str, Any]) -> str:
+    """Section 7: the method in brief (the run details are in Annex B)."""
+    m, s = results["settings"]["matching"], results["settings"]
+    exact = ", ".join(c.replace("_", " ") for c in m["exact"])
     return (
-        "<section class='annex'><h2>7. Method annex</h2>"
+        "<section class='method'><h2>7. Method</h2>"
         + _p(
             "Each person's index date is their release from custody (custody) or the start of their "
             "community sentence (community). A proven reoffence is an offence committed within one year of "
-            "the index date and proven by a conviction or caution within that year or a further six months. "
-            "Controls are people in the national data who did not receive the service, matched on a "
-            "propensity score and weighted; all figures are for groups, never individuals."
+            "the index date and proven by a conviction or caution within that year or a further six months."
         )
+        + _p(
+            f"Controls are people in the national data who did not receive the service, matched on a "
+            f"propensity score ({m['propensity_model']}, {len(m['covariates'])} characteristics) by nearest "
+            f"neighbour, up to {m['ratio']} per person, {'with' if m['replace'] else 'without'} replacement"
+            + (f", and exactly on {exact}" if exact else "")
+            + "; the controls are weighted so that each treated person counts once. Differences are "
+            f"estimated with {s['comparison'].replace('_', ' ')} standard errors."
+        )
+        + _p(text.multiplicity_policy(results))
+        + _p(text.small_number_rules(results))
+        + _p(
+            f"Every group analysed holds at least {s['disclosure']['min_group']} people, and all figures are "
+            f"for groups, never individuals. {suppression_note(_threshold(results))}"
+        )
+        + "</section>"
+    )
+
+
+def annex_balance(results: dict[str, Any]) -> str:
+    """Annex A heading and the full balance table (the full love plot follows it)."""
+    return (
+        "<section class='annex annex-start'><h2>Annex A. Balance of every characteristic</h2>"
+        + tables.to_html(tables.balance_table(results), "Balance of each characteristic")
+        + "</section>"
+    )
+
+
+def annex(results: dict[str, Any]) -> str:
+    """Annex B: the run details (data, matching specification, software) that reproduce the analysis."""
+    return (
+        "<section class='annex'><h2>Annex B. Method and data details</h2>"
         + tables.to_html(tables.annex_table(results), "Method and data")
         + "</section>"
     )

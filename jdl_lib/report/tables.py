@@ -6,11 +6,14 @@ Rounding happens here (and in ``text.py``) only: results.json keeps exact values
 
 from __future__ import annotations
 
+import re
+from html import escape
 from typing import Any
 
 import pandas as pd
 
-from jdl_lib.report.text import measure, pct, scaled, whole
+from jdl_lib.privacy import SECONDARY_MARKER, primary_marker
+from jdl_lib.report.text import measure, p_value, pct, scaled, whole
 
 
 def _value(value: float | None, unit: str) -> str:
@@ -39,9 +42,27 @@ def to_html(frame: pd.DataFrame, caption: str = "") -> str:
     """A table as HTML with the report's CSS class; no index column."""
     cap = f"<caption>{caption}</caption>" if caption else ""
     body = frame.to_html(index=False, classes="jdl-table", border=0, escape=True, na_rep="-")
-    return body.replace(
-        '<table border="0" class="dataframe jdl-table">', f'<table class="jdl-table">{cap}', 1
-    )
+    return re.sub(r"<table[^>]*>", lambda _: f'<table class="jdl-table">{cap}', body, count=1)
+
+
+def hidden_count(entry: dict[str, Any], threshold: int) -> str:
+    """A count as printed: the number, "<5" for a small count, "[c]" for one withheld to protect it."""
+    if entry.get("count") is not None:
+        return f"{entry['count']:,}"
+    return primary_marker(threshold) if entry.get("suppression") == "primary" else SECONDARY_MARKER
+
+
+def grouped_html(frame: pd.DataFrame, group: str) -> str:
+    """A table whose ``group`` column becomes a heading row above its rows (narrower than a column)."""
+    columns = [c for c in frame.columns if c != group]
+    head = "".join(f"<th>{escape(str(c))}</th>" for c in columns)
+    body = []
+    for _, row in frame.iterrows():
+        if row[group]:
+            body.append(f"<tr class='group'><th colspan='{len(columns)}'>{escape(str(row[group]))}</th></tr>")
+        body.append("<tr>" + "".join(f"<td>{escape(str(row[c]))}</td>" for c in columns) + "</tr>")
+    rows = "".join(body)
+    return f"<table class='jdl-table grouped'><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
 
 
 def attrition_table(results: dict[str, Any]) -> pd.DataFrame:
@@ -50,14 +71,8 @@ def attrition_table(results: dict[str, Any]) -> pd.DataFrame:
     threshold = results["settings"]["disclosure"]["cell_threshold"]
     rows = []
     for stage in a["stages"]:
-        reasons = "; ".join(
-            f"{r['reason']} ({r['count']:,})" if r["count"] is not None else r["reason"]
-            for r in stage["reasons"]
-        )
-        split = "; ".join(
-            f"{b['count']:,} {b['label']}" if b["count"] is not None else f"<{threshold} {b['label']}"
-            for b in stage.get("breakdown", [])
-        )
+        reasons = "; ".join(f"{r['reason']} ({hidden_count(r, threshold)})" for r in stage["reasons"])
+        split = "; ".join(f"{hidden_count(b, threshold)} {b['label']}" for b in stage.get("breakdown", []))
         rows.append(
             {
                 "Stage": stage["label"] + (f" ({split})" if split else ""),
@@ -71,17 +86,24 @@ def attrition_table(results: dict[str, Any]) -> pd.DataFrame:
 
 
 def profile_table(results: dict[str, Any]) -> pd.DataFrame:
-    """The treated group beside the weighted matched controls; suppressed cells show '<5' and '-'."""
+    """The treated group beside the weighted matched controls.
+
+    A small count shows "<5" and a count withheld to protect it "[c]" (their percentages "[c]" too), so a
+    cell of dozens is never labelled "<5"; :func:`jdl_lib.privacy.suppression_note` explains both.
+    """
     threshold = results["settings"]["disclosure"]["cell_threshold"]
     rows, last = [], None
     for r in results["profile"]:
+        hidden = r["suppression"] is not None
         rows.append(
             {
                 "Characteristic": r["variable"] if r["variable"] != last else "",
                 "Group": r["level"],
-                "Treated (n)": f"<{threshold}" if r["suppressed"] else f"{r['treated_n']:,}",
-                "Treated %": pct(r["treated_pct"]),
-                "Matched controls %": pct(r["control_pct"]),
+                "Treated (n)": hidden_count(
+                    {"count": r["treated_n"], "suppression": r["suppression"]}, threshold
+                ),
+                "Treated %": SECONDARY_MARKER if hidden else pct(r["treated_pct"]),
+                "Controls %": SECONDARY_MARKER if hidden else pct(r["control_pct"]),
             }
         )
         last = r["variable"]
@@ -103,16 +125,21 @@ def balance_table(results: dict[str, Any]) -> pd.DataFrame:
 
 
 def outcomes_table(results: dict[str, Any]) -> pd.DataFrame:
-    """All measures: group sizes, group values, difference with 95% CI, p-value, significance."""
+    """All measures: group sizes, group values, difference with 95% CI, p-values, significance.
+
+    The primary measure is judged on its p-value, the secondary ones on their Holm-adjusted p-values
+    (shown beside the unadjusted ones); withheld measures show "-".
+    """
     return pd.DataFrame(
         {
-            "Measure": r["label"],
-            "Treated n": f"{r['n_treated']:,}",
-            "Control n": f"{r['n_control']:,}",
+            "Measure": r["label"] + (" (primary)" if r["role"] == "primary" else ""),
+            "Treated n": "-" if r["n_treated"] is None else f"{r['n_treated']:,}",
+            "Control n": "-" if r["n_control"] is None else f"{r['n_control']:,}",
             "Treated": _value(r["treated_value"], r["unit"]),
             "Control": _value(r["control_value"], r["unit"]),
             "Difference (95% CI)": _difference(r),
-            "p-value": "-" if r["p_value"] is None or not r["reported"] else f"{r['p_value']:.3f}",
+            "p-value": p_value(r["p_value"]),
+            "Holm-adjusted p": "primary" if r["role"] == "primary" else p_value(r["p_value_adjusted"]),
             "Significant?": ("Yes" if r["significant"] else "No") if r["reported"] else "-",
         }
         for r in results["outcomes"]
@@ -152,7 +179,11 @@ def checks_table(results: dict[str, Any]) -> pd.DataFrame:
     )
     if p["people_needed"] is not None:
         rows.append(
-            {"Check": "People needed to detect the observed difference", "Result": f"{p['people_needed']:,}"}
+            {
+                "Check": f"People needed for an {whole(p['power'] * 100)}% chance of showing a difference as "
+                "large as the one measured (a planning figure, not evidence the difference is real)",
+                "Result": f"{p['people_needed']:,}",
+            }
         )
     return pd.DataFrame(rows)
 

@@ -3,44 +3,66 @@
 Wording follows the Justice Data Lab's style (see docs/reference: the "for 100 typical people" framing, CIs
 as "lower by between A and B", inconclusive results asking for more people rather than saying the service
 fails), in the project's own words. Presentation rounding lives here and nowhere else: rates as whole
-percentage points, frequencies per 100 people, days whole.
+percentage points, frequencies per 100 people (with the per-person figure the tables show), days whole.
+
+Three policies shape what may be said (each stated in the report itself):
+
+* the one-year proven reoffending rate is the pre-specified **primary** measure and carries the verdict;
+  other measures are secondary and are significant only on their Holm-adjusted p-value
+  (:mod:`jdl_lib.multiplicity`);
+* the JDL's **small-number rules** (:mod:`jdl_lib.small_numbers`): a withheld measure is never described,
+  and a significant finding is listed only with at least 30 reoffenders in the treatment group;
+* **reoffender-only measures** (days to first reoffence, custody for the first reoffence) compare the
+  people who reoffended in each group, who stop being alike if the service changes who reoffends, so they
+  are described per 100 reoffenders, apart from the effects, and never listed under "What you can say".
+
+Every sentence carries its own unit ("for every 100 people", "per person", "per 100 reoffenders"), so it
+stays true wherever it is printed.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
+from jdl_lib import small_numbers
+
 Verdict = Literal["reduction", "increase", "inconclusive"]
-#: The measure that carries the headline and the verdict.
+#: The measure that carries the headline and the verdict (the pre-specified primary measure).
 HEADLINE_MEASURE = "reoffended_1y"
+#: Measures computed among reoffenders only: described apart, never listed as effects.
+REOFFENDER_ONLY = ("days_to_first_reoffence", "first_reoffence_custody")
 #: A minimum detectable difference above this (10 percentage points) triggers the small-sample caveat.
 SMALL_SAMPLE_MDD = 0.10
 
-# measure -> (what is counted for 100 people, unit word, word for below zero, word for above zero)
-_FRAMING: dict[str, tuple[str, str, str, str]] = {
+# measure -> (what is counted, unit word, word for below zero, word for above zero, base of 100)
+_FRAMING: dict[str, tuple[str, str, str, str, str]] = {
     "reoffended_1y": (
         "the number of people who commit a proven reoffence within one year",
         "people",
         "lower",
         "higher",
+        "For every 100 people who receive the service, compared with 100 similar people who do not",
     ),
     "reoffences_1y": (
         "the number of proven reoffences they commit within one year",
         "offences",
         "lower",
         "higher",
+        "For every 100 people who receive the service, compared with 100 similar people who do not",
     ),
     "days_to_first_reoffence": (
         "the average time before a reoffender commits their first proven reoffence",
         "days",
         "shorter",
         "longer",
+        "",
     ),
     "first_reoffence_custody": (
-        "the number of reoffenders who receive a custodial sentence for their first proven reoffence",
+        "the number who receive a custodial sentence for their first proven reoffence",
         "people",
         "lower",
         "higher",
+        "For every 100 reoffenders in the treatment group, compared with 100 reoffenders among the controls",
     ),
 }
 
@@ -61,6 +83,18 @@ def pct(value: float | None) -> str:
     return "-" if value is None else f"{whole(value * 100)}%"
 
 
+def p_value(value: float | None) -> str:
+    """A p-value for print: three decimals, '< 0.001' below that (never 'p 0.000'), '-' when withheld."""
+    if value is None:
+        return "-"
+    return "< 0.001" if value < 0.0005 else f"{value:.3f}"
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """'1 characteristic', '2 characteristics' (with thousands separators)."""
+    return f"{n:,} {word if n == 1 else many or word + 's'}"
+
+
 def measure(results: dict[str, Any], name: str) -> dict[str, Any]:
     """The outcomes row for one measure; a KeyError names the missing measure."""
     for row in results["outcomes"]:
@@ -69,10 +103,31 @@ def measure(results: dict[str, Any], name: str) -> dict[str, Any]:
     raise KeyError(f"results hold no outcome '{name}'")
 
 
+def _enough_reoffenders(results: dict[str, Any]) -> bool:
+    return bool(results["reporting"]["enough_reoffenders"])
+
+
+def findings(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The significant findings the report may list (the JDL's bulleted list).
+
+    A measure qualifies when it is published, significant under the multiplicity policy (the primary on its
+    own p-value, a secondary on its Holm-adjusted one), measured on everyone analysed (not reoffenders only)
+    and the treatment group holds at least 30 reoffenders (``difference_p <= 0.05 & treat_time_numb >=
+    30`` in the JDL's code; methodology section 6).
+    """
+    if not _enough_reoffenders(results):
+        return []
+    return [
+        row
+        for row in results["outcomes"]
+        if row["reported"] and row["significant"] and row["measure"] not in REOFFENDER_ONLY
+    ]
+
+
 def verdict(results: dict[str, Any]) -> Verdict:
-    """Significant reduction, significant increase, or inconclusive, from the headline rate measure."""
+    """Reduction, increase or inconclusive: from the headline rate, when it is a listed finding."""
     row = measure(results, HEADLINE_MEASURE)
-    if not (row["reported"] and row["significant"]):
+    if row not in findings(results):
         return "inconclusive"
     return "reduction" if row["difference"] < 0 else "increase"
 
@@ -82,8 +137,14 @@ def _intervention(results: dict[str, Any]) -> str:
 
 
 def headline(results: dict[str, Any]) -> str:
-    """The summary sentence: N people, treated rate X%, matched control rate Y%."""
+    """The summary sentence: N people, treated rate X%, matched control rate Y% (or why it is withheld)."""
     row = measure(results, HEADLINE_MEASURE)
+    if not row["reported"]:
+        return (
+            f"The one-year proven reoffending rate of the {row['n_treated']:,} people who received "
+            f"{_intervention(results)} cannot be published: too few people are behind it for the lab's "
+            "small-number rules."
+        )
     return (
         f"The one-year proven reoffending rate for the {row['n_treated']:,} people who received "
         f"{_intervention(results)} was {pct(row['treated_value'])}, compared with "
@@ -96,28 +157,60 @@ def _bound(value: float) -> str:
     return "less than 1" if text == "0" else text
 
 
-def interval_sentence(row: dict[str, Any]) -> str:
-    """The 95% interval of one measure's difference in plain words, for 100 people (days: as days).
+def _points(row: dict[str, Any]) -> tuple[str, str]:
+    """The rate interval's bounds as whole percentage points, nearer zero first ('less than 1' for 0)."""
+    near, far = sorted((abs(row["ci_low"]), abs(row["ci_high"])))
+    return _bound(near * 100), _bound(far * 100)
 
-    A both-sides-of-zero interval says how far the effect could go each way and that more people would be
-    needed; it never says the service has no effect.
-    """
-    what, unit_word, lower, higher = _FRAMING[row["measure"]]
-    low, high = scaled(row["ci_low"], row["unit"]), scaled(row["ci_high"], row["unit"])
-    if high < 0:
+
+def _per_person(row: dict[str, Any]) -> str:
+    """The frequency interval as the tables show it: offences per person, two decimals."""
+    low, high = sorted((abs(row["ci_low"]), abs(row["ci_high"])))
+    if row["ci_low"] <= 0 <= row["ci_high"]:
+        return f"{row['ci_low']:+.2f} to {row['ci_high']:+.2f} offences per person"
+    return f"{low:.2f} to {high:.2f} offences per person"
+
+
+def _significance_note(row: dict[str, Any]) -> str:
+    """How significance is judged for this row under the multiplicity policy, in one sentence."""
+    if row.get("role", "primary") == "primary":
+        return "This is a statistically significant result." if row["significant"] else ""
+    if row["significant"]:
         return (
-            f"{what.capitalize()} could be {lower} by between {_bound(high)} and "
-            f"{_bound(low)} {unit_word}. This is a statistically significant result."
-        )
-    if low > 0:
-        return (
-            f"{what.capitalize()} could be {higher} by between {_bound(low)} and "
-            f"{_bound(high)} {unit_word}. This is a statistically significant result."
+            "This is a statistically significant result, after allowing for the number of secondary "
+            "measures tested."
         )
     return (
-        f"{what.capitalize()} could be {lower} by as many as {_bound(low)} {unit_word}, or "
-        f"{higher} by as many as {_bound(high)} {unit_word}. More people would need to be "
-        "analysed to tell the direction of this difference."
+        "Once the number of secondary measures tested is allowed for, this is not a statistically "
+        "significant result."
+    )
+
+
+def interval_sentence(row: dict[str, Any], *, with_base: bool = True) -> str:
+    """The 95% interval of one measure's difference in plain words, with its unit.
+
+    Rates and frequencies are put per 100 people, custody per 100 reoffenders, days as days; with
+    ``with_base`` the sentence opens with that base ("For every 100 people who receive the service, ..."),
+    so it stays true outside its heading, and frequency adds the per-person interval the tables show. A
+    both-sides-of-zero interval says how far the effect could go each way and that more people would be
+    needed; it never says the service has no effect. Whether the result is significant follows the
+    row's ``significant`` flag (Holm-adjusted for secondary measures), not the interval alone.
+    """
+    what, unit_word, lower, higher, base = _FRAMING[row["measure"]]
+    low, high = scaled(row["ci_low"], row["unit"]), scaled(row["ci_high"], row["unit"])
+    lead = f"{base}, {what}" if with_base and base else what[0].upper() + what[1:]
+    per_person = f" ({_per_person(row)})" if row["unit"] == "per_person" else ""
+    if high < 0 or low > 0:
+        word, near, far = (lower, high, low) if high < 0 else (higher, low, high)
+        note = _significance_note(row)
+        return (
+            f"{lead} could be {word} by between {_bound(near)} and {_bound(far)} {unit_word}{per_person}."
+            + (f" {note}" if note else "")
+        )
+    return (
+        f"{lead} could be {lower} by as many as {_bound(low)} {unit_word}, or {higher} by as many as "
+        f"{_bound(high)} {unit_word}{per_person}. More people would need to be analysed to tell the "
+        "direction of this difference."
     )
 
 
@@ -148,22 +241,34 @@ def linkage_error_sentence(results: dict[str, Any]) -> str:
 
 
 def significance_sentence(results: dict[str, Any]) -> str:
-    """Whether the headline difference is statistically significant, and its 95% interval, in plain words."""
+    """Whether the headline difference is statistically significant, and its 95% interval, in plain words.
+
+    Empty when the rate is withheld: no interval or significance is stated for a figure not published.
+    """
     row = measure(results, HEADLINE_MEASURE)
-    low, high = whole(abs(row["ci_low"] * 100)), whole(abs(row["ci_high"] * 100))
+    if not row["reported"]:
+        return ""
+    near, far = _points(row)
+    if row["significant"] and not _enough_reoffenders(results):
+        return (
+            "This difference is statistically significant, but fewer than "
+            f"{results['reporting']['min_reoffenders']} of the people analysed reoffended: too few for the "
+            "lab to list it as a finding, because results resting on so few people can mislead."
+        )
     kind = verdict(results)
     if kind == "reduction":
         return (
             "This difference is statistically significant: we can be confident that the rate for people who "
-            f"received the service is really lower. Our best estimate is that it lowered the rate by between "
-            f"{high} and {low} percentage points (95% confidence interval)."
+            "received the service is really lower. Our best estimate is that it was lower by between "
+            f"{near} and {far} percentage points (95% confidence interval)."
         )
     if kind == "increase":
         return (
             "This difference is statistically significant: we can be confident that the rate for people who "
-            f"received the service is really higher, by between {low} and {high} percentage points "
+            f"received the service is really higher, by between {near} and {far} percentage points "
             "(95% confidence interval)."
         )
+    low, high = _bound(row["ci_low"] * 100), _bound(row["ci_high"] * 100)
     return (
         "This difference is not statistically significant, so it could have arisen by chance. The true "
         f"difference could be anything from {low} percentage points lower to {high} percentage points higher "
@@ -173,8 +278,28 @@ def significance_sentence(results: dict[str, Any]) -> str:
 
 
 def hundred_people(results: dict[str, Any]) -> list[str]:
-    """The "for 100 typical people who receive support" sentences, one per reported measure."""
-    return [interval_sentence(row) for row in results["outcomes"] if row["reported"]]
+    """The "for 100 typical people who receive support" sentences: the rate and the frequency."""
+    return [
+        interval_sentence(row, with_base=False)
+        for row in results["outcomes"]
+        if row["reported"] and row["measure"] not in REOFFENDER_ONLY
+    ]
+
+
+def reoffenders_only(results: dict[str, Any]) -> list[str]:
+    """Sentences for the measures among reoffenders, each with its base, or why one is not shown.
+
+    Time to first reoffence with fewer than 30 treated reoffenders gets the JDL's standard sentence.
+    """
+    said = []
+    for row in results["outcomes"]:
+        if row["measure"] not in REOFFENDER_ONLY:
+            continue
+        if row["reported"]:
+            said.append(interval_sentence(row))
+        elif row["measure"] == "days_to_first_reoffence" and not _enough_reoffenders(results):
+            said.append(small_numbers.TIME_NOT_HEADLINE)
+    return said
 
 
 def unbalanced(results: dict[str, Any]) -> list[str]:
@@ -183,10 +308,14 @@ def unbalanced(results: dict[str, Any]) -> list[str]:
     return [c["covariate"] for c in results["balance"]["covariates"] if abs(c["smd_after"]) > threshold]
 
 
+def _poor_balance(results: dict[str, Any]) -> bool:
+    return results["balance"]["verdict"] == "poor"
+
+
 def caveats(results: dict[str, Any]) -> list[str]:
     """Cautions the reader must see: poor balance, a small group, measures withheld for low numbers."""
     notes = []
-    if results["balance"]["verdict"] == "poor":
+    if _poor_balance(results):
         names = ", ".join(c.replace("_", " ") for c in unbalanced(results)) or "several characteristics"
         notes.append(
             "The matched control group is not similar enough to the people who received the service on: "
@@ -201,62 +330,99 @@ def caveats(results: dict[str, Any]) -> list[str]:
             "effects would probably show as inconclusive."
         )
     for row in results["outcomes"]:
-        if not row["reported"]:
+        if row["reported"]:
+            continue
+        if row["measure"] == "days_to_first_reoffence" and not _enough_reoffenders(results):
+            notes.append(small_numbers.TIME_NOT_HEADLINE)
+        else:
             notes.append(f"{row['label']} is not reported: {row['reason']}.")
     return notes
 
 
-def _significant_others(results: dict[str, Any]) -> list[dict[str, Any]]:
-    return [
-        row
-        for row in results["outcomes"]
-        if row["measure"] != HEADLINE_MEASURE and row["reported"] and row["significant"]
-    ]
-
-
-def can_say(results: dict[str, Any]) -> list[str]:
-    """What the organisation can say, by verdict; other significant measures are added in the same voice."""
+def _rate_can_say(results: dict[str, Any]) -> str:
     row = measure(results, HEADLINE_MEASURE)
     name, n = _intervention(results), row["n_treated"]
-    low, high = whole(abs(row["ci_low"] * 100)), whole(abs(row["ci_high"] * 100))
     kind = verdict(results)
-    if kind == "reduction":
-        said = [
-            f"This analysis shows that {name} led to a reduction in one-year proven reoffending of between "
-            f"{high} and {low} percentage points for the {n:,} people analysed."
-        ]
-    elif kind == "increase":
-        said = [
-            f"This analysis shows that the {n:,} people analysed who received {name} had a higher one-year "
-            f"proven reoffending rate, by between {low} and {high} percentage points, than similar "
-            "people who did not."
-        ]
-    else:
-        said = [
+    if kind == "inconclusive":
+        if not row["reported"]:
+            return (
+                f"This analysis of {n:,} people cannot publish a reoffending rate, so it cannot show whether "
+                f"{name} increases or reduces one-year proven reoffending; this is not evidence that the "
+                "service has no effect."
+            )
+        return (
             f"This analysis of {n:,} people could not show whether {name} increases or reduces one-year "
             "proven reoffending. More people would need to be analysed to tell; this is not evidence that "
             "the service has no effect."
-        ]
-    for other in _significant_others(results):
-        sentence = interval_sentence(other)
-        said.append(f"For {other['label'].lower()}: {sentence[0].lower()}{sentence[1:]}")
+        )
+    near, far = _points(row)
+    if kind == "reduction" and not _poor_balance(results):
+        return (
+            f"This analysis shows that {name} led to a reduction in one-year proven reoffending of between "
+            f"{near} and {far} percentage points for the {n:,} people analysed."
+        )
+    direction = "lower" if kind == "reduction" else "higher"
+    said = (
+        f"The {n:,} people analysed who received {name} had a {direction} one-year proven reoffending rate "
+        f"than similar people who did not, by between {near} and {far} percentage points."
+    )
+    if _poor_balance(results):
+        said += (
+            " Because some characteristics stay out of balance after matching, this difference cannot be "
+            "put down to the service alone."
+        )
     return said
+
+
+def can_say(results: dict[str, Any]) -> list[str]:
+    """What the organisation can say: the rate by verdict, then the other listed findings with their units.
+
+    Reoffender-only measures are never here (see :func:`cannot_say`), nor any finding with fewer than 30
+    treated reoffenders; with poor balance nothing is said to be caused by the service.
+    """
+    said = [_rate_can_say(results)]
+    for row in findings(results):
+        if row["measure"] == HEADLINE_MEASURE:
+            continue
+        sentence = interval_sentence(row)
+        if _poor_balance(results):
+            sentence += (
+                " Some characteristics stay out of balance, so this may not be due to the service alone."
+            )
+        said.append(sentence)
+    return said
+
+
+def not_analysed(results: dict[str, Any]) -> int | None:
+    """People submitted but not analysed: records submitted, less repeats of a person, less those analysed.
+
+    None when the number of repeated records is suppressed (the reader then sees only the record counts).
+    """
+    a = results["attrition"]
+    repeated = a.get("repeated", 0)
+    return None if repeated is None else a["submitted"] - repeated - a["analysed"]
+
+
+def _people_needed(results: dict[str, Any]) -> str:
+    needed, row = results["power"]["people_needed"], measure(results, HEADLINE_MEASURE)
+    if not needed or not row["reported"]:
+        return ""
+    return (
+        f" If the real difference were as large as the {_bound(row['difference'] * 100)} percentage points "
+        f"measured, about {needed:,} people would be needed for an {whole(results['power']['power'] * 100)}% "
+        "chance of showing it; that is a planning figure for a future analysis, not evidence that the "
+        "difference is real."
+    )
 
 
 def cannot_say(results: dict[str, Any]) -> list[str]:
     """What the organisation cannot say, by verdict, sample size and balance."""
     kind = verdict(results)
-    attrition = results["attrition"]
-    not_analysed = attrition["submitted"] - attrition["analysed"]
     said = []
     if kind == "inconclusive":
-        needed = results["power"]["people_needed"]
-        more = (
-            f" (about {needed:,} people would be needed to detect a difference this size)" if needed else ""
-        )
         said.append(
             "You cannot say that the service fails to reduce reoffending, or that it makes no difference: "
-            f"the group analysed is too small to tell{more}."
+            "the group analysed is too small to tell." + _people_needed(results)
         )
     else:
         said.append(
@@ -268,24 +434,49 @@ def cannot_say(results: dict[str, Any]) -> list[str]:
             "You cannot say that the service causes reoffending: people referred to it may differ from the "
             "control group in ways national records do not show, such as the reasons they were referred."
         )
+    missing = not_analysed(results)
+    who = f"the {plural(missing, 'person', 'people')}" if missing is not None else "the people"
     said.append(
-        f"You cannot say the same effect applies to the {not_analysed:,} people submitted but not analysed, "
-        "or to other people, places or years; the service may affect them differently."
+        f"You cannot say the same effect applies to {who} submitted but not analysed, or to other people, "
+        "places or years; the service may affect them differently."
     )
     said.append(
         "You cannot say that the control group received no support of its own: national records do not show "
         "which other services they used."
     )
-    if results["balance"]["verdict"] == "poor":
+    if _poor_balance(results):
         said.append(
-            "You cannot say the groups are fully comparable: some characteristics stay out of balance after "
-            "matching (see 'How good the match is')."
+            "You cannot say the groups are fully comparable, or that the service caused the difference: some "
+            "characteristics stay out of balance after matching (see 'How good the match is')."
         )
-    reoffender_only = ("days_to_first_reoffence", "first_reoffence_custody")
-    if any(r["reported"] for r in results["outcomes"] if r["measure"] in reoffender_only):
+    if any(r["reported"] for r in results["outcomes"] if r["measure"] in REOFFENDER_ONLY):
         said.append(
             "You cannot read the time to first reoffence or custody for the first reoffence as effects of "
-            "the service in the same way: they compare only the people who reoffended, and if the service "
-            "changes who reoffends, those two groups are no longer alike."
+            "the service: they compare only the people who reoffended, and if the service changes who "
+            "reoffends, those two groups are no longer alike."
         )
     return said
+
+
+def multiplicity_policy(results: dict[str, Any]) -> str:
+    """The multiplicity policy as the report states it."""
+    rep = results["reporting"]
+    secondary = [measure(results, k)["label"].lower() for k in rep["secondary_family"]]
+    family = f" ({', '.join(secondary)})" if secondary else ""
+    return (
+        "The one-year proven reoffending rate was chosen before the analysis as the primary measure; it "
+        f"carries the verdict, at the {whole(rep['alpha'] * 100)}% significance level. The other measures"
+        f"{family} are secondary: their p-values are adjusted for the number of secondary measures tested "
+        "(Holm's method), and only an adjusted p-value of "
+        f"{rep['alpha']:g} or less counts as significant."
+    )
+
+
+def small_number_rules(results: dict[str, Any]) -> str:
+    """The JDL small-number rules as the report states them."""
+    rep = results["reporting"]
+    return (
+        f"A result is published only when more than {rep['min_np']} people in the treatment group are "
+        "behind it. Time to first reoffence is a headline result, and a significant result is listed as a "
+        f"finding, only when at least {rep['min_reoffenders']} people in the treatment group reoffended."
+    )
