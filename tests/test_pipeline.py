@@ -176,6 +176,31 @@ def test_headline_html_and_pdf_carry_the_numbers(big_effect):
         assert treated_pct in document and control_pct in document
         assert f"{rate['n_treated']} people" in document
     assert 'class="jp-InputArea"' not in html and "import " not in html  # no code cells
+    pages = [
+        " ".join(page.extract_text().split()) for page in PdfReader(outcome.out_dir / "report.pdf").pages
+    ]
+    annex = next(i for i, page in enumerate(pages) if "Annex A. Balance of every characteristic" in page)
+    assert annex <= 5, "the main report of a real run must fit five A4 pages (issue 11 item 14)"
+    assert "0.000" not in " ".join(pages[:annex])  # p-values below 0.001 print as "< 0.001"
+
+
+def test_repeated_records_and_markers_in_a_real_run(big_effect):
+    """Repeated records are not people lost; the profile marks small and protecting cells apart."""
+    _, outcome = big_effect
+    results = json.loads((outcome.out_dir / "results.json").read_text())
+    a = results["attrition"]
+    repeated = sum(
+        r["count"] or 0
+        for s in a["stages"]
+        for r in s["reasons"]
+        if r["reason"] in ("repeated person", "the same person as another submitted row")
+    )
+    assert a["repeated"] in (repeated, None)
+    kinds = {p["suppression"] for p in results["profile"]}
+    assert kinds <= {None, "primary", "secondary"}
+    html = (outcome.out_dir / "report.html").read_text()
+    if "primary" in kinds:
+        assert "&lt;5" in html and "between 1 and 4 people" in html
 
 
 def test_no_personal_data_leaves_and_the_workspace_is_gone(big_effect, project: Path):

@@ -38,15 +38,45 @@ def test_html_and_pdf_carry_the_headline(rendered: tuple[dict, object]) -> None:
     ):
         assert needle in html and needle in pdf
     assert text.headline(results) in html
-    assert "What you can say" in pdf and "Method annex" in pdf
-    assert 4 <= len(PdfReader(paths.pdf).pages) <= 7
+    assert "What you can say" in pdf and "Annex A" in pdf and "Annex B" in pdf
+
+
+def main_report_pages(pdf: Path) -> int:
+    """Pages before Annex A (which starts on a new page): the main report a reader gets."""
+    pages = [re.sub(r"\s+", " ", page.extract_text()) for page in PdfReader(pdf).pages]
+    return next(i for i, page in enumerate(pages) if "Annex A. Balance of every characteristic" in page)
+
+
+def test_main_report_fits_five_a4_pages(rendered: tuple[dict, object]) -> None:
+    """Issue 11 item 14: summary, can/cannot say, who was analysed, match quality, results and method fit
+    in five A4 pages, as the JDL's reports do; the full balance table and love plot are in the annex."""
+    paths = rendered[1]
+    reader = PdfReader(paths.pdf)
+    assert {(round(float(p.mediabox.width)), round(float(p.mediabox.height))) for p in reader.pages} == {
+        (595, 842)
+    }
+    main = main_report_pages(paths.pdf)
+    assert main <= 5
+    text_main = " ".join(reader.pages[i].extract_text() for i in range(main))
+    for heading in (
+        "1. Summary",
+        "2. What you can and cannot say",
+        "3. The intervention",
+        "5. How good the match",
+        "6. Results for all measures",
+        "7. Method",
+    ):
+        assert heading in text_main
+    html = paths.html.read_text(encoding="utf-8")
+    assert "Annex A. Balance of every characteristic" in html  # the HTML carries the annex too
 
 
 def test_html_has_no_code_or_prompts(rendered: tuple[dict, object]) -> None:
     html = rendered[1].html.read_text(encoding="utf-8")
     for code in ("read_results", "display(", "import ", "In&nbsp;[", "jp-InputArea", "results_path"):
         assert code not in html
-    assert html.count("<svg") == 5  # attrition, love, overlap, outcome bars, differences; nothing stray
+    # attrition, love (main), overlap, outcome bars, differences, full love plot (annex); nothing stray
+    assert html.count("<svg") == 6
     assert "Traceback" not in html
 
 

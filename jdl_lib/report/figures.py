@@ -39,7 +39,7 @@ def attrition_chart(results: dict[str, Any]) -> Figure:
     """People remaining at each stage, as bars labelled 'N (x% of submitted)', lost counts beside."""
     a = results["attrition"]
     stages = a["stages"]
-    fig = Figure(figsize=(WIDTH, 0.42 * len(stages) + 0.7))
+    fig = Figure(figsize=(WIDTH, 0.3 * len(stages) + 0.6))
     ax = fig.subplots()
     y = np.arange(len(stages))[::-1]
     counts = np.array([s["count"] for s in stages])
@@ -92,7 +92,7 @@ def love_plot(results: dict[str, Any], most: int | None = LOVE_PLOT_ROWS) -> Fig
     b = results["balance"]
     rows, rest = _love_rows(results, most)
     n = len(rows) + (1 if rest else 0)
-    fig = Figure(figsize=(WIDTH, (0.16 if most is None else 0.22) * n + 1.0))
+    fig = Figure(figsize=(WIDTH, (0.16 if most is None else 0.2) * n + 0.9))
     ax = fig.subplots()
     y = np.arange(len(rows)) + (1 if rest else 0)
     ax.scatter([abs(c["smd_before"]) for c in rows], y, color=GREY, label="Before matching", zorder=3)
@@ -123,7 +123,7 @@ def overlap_plot(results: dict[str, Any]) -> Figure:
     """Binned propensity scores: treated, all eligible controls, matched controls (each as shares)."""
     o = results["overlap"]
     edges = np.asarray(o["bin_edges"])
-    fig = Figure(figsize=(WIDTH, 2.4))
+    fig = Figure(figsize=(WIDTH, 2.1))
     ax = fig.subplots()
     for key, label, color, style in (
         ("control_before", "All eligible controls", GREY, "-"),
@@ -144,7 +144,7 @@ def overlap_plot(results: dict[str, Any]) -> Figure:
 def outcome_chart(results: dict[str, Any]) -> Figure:
     """Treated and matched-control values per measure (per 100 people; days as days), CI of the difference."""
     rows = [r for r in results["outcomes"] if r["reported"]]
-    fig = Figure(figsize=(WIDTH, 2.6))
+    fig = Figure(figsize=(WIDTH, 2.3))
     axes = fig.subplots(1, len(rows), squeeze=False)
     titles = {
         "reoffended_1y": "Reoffending rate\n(per 100 people)",
@@ -173,7 +173,7 @@ def difference_chart(results: dict[str, Any]) -> Figure:
     rate = next(r for r in results["outcomes"] if r["measure"] == "reoffended_1y")
     rows = [("Main estimate", rate["difference"], rate["ci_low"], rate["ci_high"])]
     rows += [(r["method"], r["estimate"], r["ci_low"], r["ci_high"]) for r in results["robustness"]]
-    fig = Figure(figsize=(WIDTH, 0.45 * len(rows) + 0.9))
+    fig = Figure(figsize=(WIDTH, 0.35 * len(rows) + 0.8))
     ax = fig.subplots()
     y = np.arange(len(rows))[::-1]
     for yi, (_, est, lo, hi) in zip(y, rows, strict=True):
