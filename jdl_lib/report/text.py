@@ -313,7 +313,11 @@ def _poor_balance(results: dict[str, Any]) -> bool:
 
 
 def caveats(results: dict[str, Any]) -> list[str]:
-    """Cautions the reader must see: poor balance, a small group, measures withheld for low numbers."""
+    """Cautions the reader must see: poor balance, a small group, measures withheld for low numbers.
+
+    Time to first reoffence withheld for fewer than 30 reoffenders is not repeated here: the JDL's standard
+    sentence stands under "Among the people who reoffended" (:func:`reoffenders_only`).
+    """
     notes = []
     if _poor_balance(results):
         names = ", ".join(c.replace("_", " ") for c in unbalanced(results)) or "several characteristics"
@@ -330,11 +334,8 @@ def caveats(results: dict[str, Any]) -> list[str]:
             "effects would probably show as inconclusive."
         )
     for row in results["outcomes"]:
-        if row["reported"]:
-            continue
-        if row["measure"] == "days_to_first_reoffence" and not _enough_reoffenders(results):
-            notes.append(small_numbers.TIME_NOT_HEADLINE)
-        else:
+        time_rule = row["measure"] == "days_to_first_reoffence" and not _enough_reoffenders(results)
+        if not row["reported"] and not time_rule:  # the time rule's sentence is under its own heading
             notes.append(f"{row['label']} is not reported: {row['reason']}.")
     return notes
 
