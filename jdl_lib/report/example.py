@@ -159,6 +159,11 @@ def example_results(
             "smd_after": float(a),
             "variance_ratio": float(np.exp(rng.normal(0, 0.08))),
             "verdict": "good" if abs(a) < 0.05 else "reasonable" if abs(a) < 0.1 else "poor",
+            "kind": "continuous",
+            "variance_ratio_before": float(np.exp(rng.normal(0, 0.2))),
+            "ecdf_mean": float(abs(a) / 3),
+            "ecdf_max": float(abs(a) / 1.5),
+            "ecdf_max_before": float(min(abs(b) / 1.5, 1.0)),
         }
         for name, b, a in zip(_COVARIATES, smd_before, smd_after, strict=True)
     ]
@@ -267,6 +272,19 @@ def example_results(
             "threshold": 0.1,
             "verdict": "poor" if balance == "poor" else "good",
             "covariates": covariates,
+            "effective_sample_size": {
+                "treated_before": float(n),
+                "control_before": 200_000.0,
+                "treated_after": float(n),
+                "control_after": float(n_c * 0.62),
+            },
+            "propensity_score": {
+                "label": "logit propensity score",
+                "smd_before": 1.12,
+                "smd_after": 0.004,
+                "variance_ratio": 1.01,
+                "ecdf_max": 0.02,
+            },
         },
         "overlap": {
             "bin_edges": edges.tolist(),

@@ -204,6 +204,8 @@ def for_whom_section(results: dict[str, Any]) -> str:
     Why: a charity improves its service by learning for whom it works and whether a fall lasts; the
     subgroups were named before any result was seen, and every claim carries its multiplicity adjustment.
     """
+    if not results.get("subgroups") and not results.get("trajectory"):
+        return ""
     parts = ["<section class='for-whom'><h2>Who benefits, and over time</h2>"]
     if results.get("subgroups"):
         sub = results["subgroups"]

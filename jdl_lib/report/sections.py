@@ -159,9 +159,22 @@ def balance(results: dict[str, Any]) -> str:
         else f"{text.plural(len(out), 'characteristic')} {'stays' if len(out) == 1 else 'stay'} above the "
         f"{b['threshold']} threshold: {', '.join(out)}."
     )
+    ps, ess = b.get("propensity_score"), b.get("effective_sample_size")
+    extra = ""
+    if ps:
+        extra += (
+            f" On the propensity score itself the groups differed by an SMD of {abs(ps['smd_before']):.2f} "
+            f"before matching and {abs(ps['smd_after']):.2f} after."
+        )
+    if ess:
+        extra += (
+            f" The {results['attrition']['control_records']:,} matched control records count as about "
+            f"{text.whole(ess['control_after'])} people once weighted (effective sample size)."
+        )
     return (
         "<section class='balance'><h2>5. How good the match is</h2>"
         + _p(verdict, f"balance-{b['verdict']}")
+        + (_p(extra.strip()) if extra else "")
         + _p(
             "A standardised mean difference (SMD) measures how far apart the two groups are on a "
             "characteristic, in standard deviations; below 0.1 is usually taken as well balanced. The chart "
@@ -230,6 +243,13 @@ def annex_balance(results: dict[str, Any]) -> str:
     """Annex A heading and the full balance table (the full love plot follows it)."""
     return (
         "<section class='annex annex-start'><h2>Annex A. Balance of every characteristic</h2>"
+        + _p(
+            "SMD: standardised mean difference (" + results["balance"]["sd_convention"] + "). VR: variance "
+            "ratio, treated over controls (continuous characteristics). KS: the largest gap between the two "
+            "groups' cumulative distributions (Kolmogorov-Smirnov); eCDF mean: the average gap. After "
+            "matching, controls are weighted. " + tables.effective_sizes(results),
+            "note",
+        )
         + tables.to_html(tables.balance_table(results), "Balance of each characteristic")
         + "</section>"
     )

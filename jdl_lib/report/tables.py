@@ -110,17 +110,65 @@ def profile_table(results: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
 def balance_table(results: dict[str, Any]) -> pd.DataFrame:
-    """Standardised mean differences before and after matching, variance ratio and verdict per covariate."""
-    return pd.DataFrame(
-        {
-            "Characteristic": c["covariate"].replace("_", " "),
-            "SMD before": f"{c['smd_before']:+.3f}",
-            "SMD after": f"{c['smd_after']:+.3f}",
-            "Variance ratio": "-" if c["variance_ratio"] is None else f"{c['variance_ratio']:.2f}",
-            "Verdict": c["verdict"],
-        }
-        for c in results["balance"]["covariates"]
+    """Balance of every characteristic as cobalt's ``bal.tab`` reports it, for the annex.
+
+    Standardised mean differences and variance ratios (continuous characteristics only) before and after
+    matching, the eCDF mean and maximum (the Kolmogorov-Smirnov statistic) before and after, and the
+    verdict; the propensity score's own balance is the first row, marked as not a characteristic (it takes
+    no part in the verdict). Statistics a run did not compute show "-".
+    """
+    b = results["balance"]
+    rows = []
+    ps = b.get("propensity_score")
+    if ps:
+        rows.append(
+            {
+                "Characteristic": f"{ps['label']} (not a characteristic)",
+                "SMD before": f"{ps['smd_before']:+.3f}",
+                "SMD after": f"{ps['smd_after']:+.3f}",
+                "VR before": "-",
+                "VR after": _ratio(ps.get("variance_ratio")),
+                "KS before": "-",
+                "KS after": _share(ps.get("ecdf_max")),
+                "eCDF mean after": "-",
+                "Verdict": "",
+            }
+        )
+    for c in b["covariates"]:
+        rows.append(
+            {
+                "Characteristic": c["covariate"].replace("_", " "),
+                "SMD before": f"{c['smd_before']:+.3f}",
+                "SMD after": f"{c['smd_after']:+.3f}",
+                "VR before": _ratio(c.get("variance_ratio_before")),
+                "VR after": _ratio(c["variance_ratio"]),
+                "KS before": _share(c.get("ecdf_max_before")),
+                "KS after": _share(c.get("ecdf_max")),
+                "eCDF mean after": _share(c.get("ecdf_mean")),
+                "Verdict": c["verdict"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def effective_sizes(results: dict[str, Any]) -> str:
+    """The effective sample sizes in one sentence (Kish's (sum w)^2 / sum w^2), or '' if not computed."""
+    ess = results["balance"].get("effective_sample_size")
+    if not ess:
+        return ""
+    return (
+        f"Effective sample sizes (Kish): treated {whole(ess['treated_before'])} before and "
+        f"{whole(ess['treated_after'])} after matching; controls {whole(ess['control_before'])} before and "
+        f"{whole(ess['control_after'])} after matching, once the matching weights are counted."
     )
 
 
