@@ -76,8 +76,9 @@ def test_html_has_no_code_or_prompts(rendered: tuple[dict, object]) -> None:
     html = rendered[1].html.read_text(encoding="utf-8")
     for code in ("read_results", "display(", "import ", "In&nbsp;[", "jp-InputArea", "results_path"):
         assert code not in html
-    # attrition, love (main), overlap, outcome bars, differences, full love plot (annex); nothing stray
+    # attrition (HTML only), love (main), outcome bars, differences, full love plot and overlap (annex)
     assert html.count("<svg") == 6
+    assert html.count('class="chart screen-only"') == 1  # the attrition chart repeats its table: not in the PDF
     assert "Traceback" not in html
 
 

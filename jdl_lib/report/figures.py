@@ -7,6 +7,7 @@ here from the results dict's SMDs and binned propensity counts (never person-lev
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -39,7 +40,7 @@ def attrition_chart(results: dict[str, Any]) -> Figure:
     """People remaining at each stage, as bars labelled 'N (x% of submitted)', lost counts beside."""
     a = results["attrition"]
     stages = a["stages"]
-    fig = Figure(figsize=(WIDTH, 0.3 * len(stages) + 0.6))
+    fig = Figure(figsize=(WIDTH, 0.26 * len(stages) + 0.55))
     ax = fig.subplots()
     y = np.arange(len(stages))[::-1]
     counts = np.array([s["count"] for s in stages])
@@ -123,7 +124,7 @@ def overlap_plot(results: dict[str, Any]) -> Figure:
     """Binned propensity scores: treated, all eligible controls, matched controls (each as shares)."""
     o = results["overlap"]
     edges = np.asarray(o["bin_edges"])
-    fig = Figure(figsize=(WIDTH, 2.1))
+    fig = Figure(figsize=(WIDTH, 1.9))
     ax = fig.subplots()
     for key, label, color, style in (
         ("control_before", "All eligible controls", GREY, "-"),
@@ -144,7 +145,7 @@ def overlap_plot(results: dict[str, Any]) -> Figure:
 def outcome_chart(results: dict[str, Any]) -> Figure:
     """Treated and matched-control values per measure (per 100 people; days as days), CI of the difference."""
     rows = [r for r in results["outcomes"] if r["reported"]]
-    fig = Figure(figsize=(WIDTH, 2.3))
+    fig = Figure(figsize=(WIDTH, 2.1))
     axes = fig.subplots(1, len(rows), squeeze=False)
     titles = {
         "reoffended_1y": "Reoffending rate\n(per 100 people)",
@@ -167,13 +168,20 @@ def outcome_chart(results: dict[str, Any]) -> Figure:
     return fig
 
 
+def _short(method: str) -> str:
+    """A robustness check's name for a chart axis: its words before the first ':', '(' or ';' (the checks
+    table gives the full description)."""
+    name = re.split(r"[:(;,]", method, maxsplit=1)[0].strip()
+    return name[:1].upper() + name[1:]
+
+
 @_styled
 def difference_chart(results: dict[str, Any]) -> Figure:
     """Rate difference with 95% CIs (percentage points): main estimate and the robustness checks."""
     rate = next(r for r in results["outcomes"] if r["measure"] == "reoffended_1y")
     rows = [("Main estimate", rate["difference"], rate["ci_low"], rate["ci_high"])]
-    rows += [(r["method"], r["estimate"], r["ci_low"], r["ci_high"]) for r in results["robustness"]]
-    fig = Figure(figsize=(WIDTH, 0.35 * len(rows) + 0.8))
+    rows += [(_short(r["method"]), r["estimate"], r["ci_low"], r["ci_high"]) for r in results["robustness"]]
+    fig = Figure(figsize=(WIDTH, 0.3 * len(rows) + 0.75))
     ax = fig.subplots()
     y = np.arange(len(rows))[::-1]
     for yi, (_, est, lo, hi) in zip(y, rows, strict=True):

@@ -127,18 +127,15 @@ def _suppression_note(results: dict[str, Any], entries: list[dict[str, Any]]) ->
 def profile(results: dict[str, Any]) -> str:
     """Section 4: profile of the treated group beside the matched controls, small cells suppressed.
 
-    Printed in two columns (whole characteristics kept together) so a long profile stays on one page.
+    Printed as two halves side by side (whole characteristics kept together), in one table that can
+    break across pages, so a long profile takes half the space.
     """
-    frame = tables.profile_table(results)
-    starts = [i for i, name in enumerate(frame["Characteristic"]) if name]
-    split = min(starts, key=lambda i: abs(i - len(frame) / 2)) if len(starts) > 1 else len(frame)
-    halves = [frame.iloc[:split], frame.iloc[split:]]
-    columns = "".join(f"<div>{tables.grouped_html(h, 'Characteristic')}</div>" for h in halves if len(h))
+    columns = tables.grouped_html(tables.profile_table(results), "Characteristic")
     notes = [n for n in results["disclosure"]["notes"] if n != suppression_note(_threshold(results))]
     return (
         "<section class='profile'><h2>4. Who received the service, beside the matched controls</h2>"
         "<p class='caption'>Profile of the treated group (n and %) and the matched controls (%, weighted)</p>"
-        f"<div class='side-by-side'>{columns}</div>"
+        + columns
         + _suppression_note(results, [{"suppression": r["suppression"]} for r in results["profile"]])
         + "".join(_p(n, "note") for n in notes)
         + "</section>"
@@ -180,8 +177,8 @@ def balance(results: dict[str, Any]) -> str:
             "characteristic, in standard deviations; below 0.1 is usually taken as well balanced. The chart "
             "shows the characteristics that differed most before matching and any still above the "
             "threshold; every characteristic is in Annex A. The propensity score is each person's estimated "
-            "chance of receiving the service given their characteristics; the matched controls should "
-            "cover the same range as the treated group."
+            "chance of receiving the service given their characteristics; Annex A also shows that the "
+            "matched controls cover the same range of it as the treated group."
         )
         + "</section>"
     )
@@ -193,8 +190,7 @@ def outcomes(results: dict[str, Any]) -> str:
         "<section class='outcomes'><h2>6. Results for all measures</h2>"
         + tables.to_html(tables.outcomes_table(results), "Treated compared with matched controls")
         + _p(
-            "Rates are per 100 people (percentages); differences are treated minus control, in percentage "
-            "points for rates, offences per person for frequency and days for time to first reoffence. "
+            "Differences are treated minus control: percentage points for rates, offences per person, days. "
             "Time and custody measures cover reoffenders only. " + text.multiplicity_policy(results),
             "note",
         )
@@ -219,9 +215,7 @@ def method(results: dict[str, Any]) -> str:
         + _p(
             "Each person's index date is their release from custody (custody) or the start of their "
             "community sentence (community). A proven reoffence is an offence committed within one year of "
-            "the index date and proven by a conviction or caution within that year or a further six months."
-        )
-        + _p(
+            "the index date and proven by a conviction or caution within that year or a further six months. "
             f"Controls are people in the national data who did not receive the service, matched on a "
             f"propensity score ({m['propensity_model']}, {len(m['covariates'])} characteristics) by nearest "
             f"neighbour, up to {m['ratio']} per person, {'with' if m['replace'] else 'without'} replacement"
@@ -229,11 +223,14 @@ def method(results: dict[str, Any]) -> str:
             + "; the controls are weighted so that each treated person counts once. Differences are "
             f"estimated with {s['comparison'].replace('_', ' ')} standard errors."
         )
-        + _p(text.multiplicity_policy(results))
-        + _p(text.small_number_rules(results))
+        + _p(
+            "The one-year proven reoffending rate is the pre-specified primary measure; the secondary "
+            "measures' p-values are Holm-adjusted (see the note under the results table). "
+            + text.small_number_rules(results)
+        )
         + _p(
             f"Every group analysed holds at least {s['disclosure']['min_group']} people, and all figures are "
-            f"for groups, never individuals. {suppression_note(_threshold(results))}"
+            "for groups, never individuals; small counts are suppressed as the notes under the tables say."
         )
         + "</section>"
     )

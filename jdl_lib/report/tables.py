@@ -53,16 +53,35 @@ def hidden_count(entry: dict[str, Any], threshold: int) -> str:
 
 
 def grouped_html(frame: pd.DataFrame, group: str) -> str:
-    """A table whose ``group`` column becomes a heading row above its rows (narrower than a column)."""
+    """A long grouped table printed as two halves side by side, in one table so it can break across pages.
+
+    The ``group`` column becomes a heading row above its rows (narrower than a column); the halves split
+    between whole groups, as near the middle as possible.
+    """
     columns = [c for c in frame.columns if c != group]
-    head = "".join(f"<th>{escape(str(c))}</th>" for c in columns)
-    body = []
+    width = len(columns)
+    lines: list[str] = []
     for _, row in frame.iterrows():
         if row[group]:
-            body.append(f"<tr class='group'><th colspan='{len(columns)}'>{escape(str(row[group]))}</th></tr>")
-        body.append("<tr>" + "".join(f"<td>{escape(str(row[c]))}</td>" for c in columns) + "</tr>")
-    rows = "".join(body)
-    return f"<table class='jdl-table grouped'><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+            lines.append(f"<th class='group' colspan='{width}'>{escape(str(row[group]))}</th>")
+        lines.append("".join(f"<td>{escape(str(row[c]))}</td>" for c in columns))
+    starts = [i for i, line in enumerate(lines) if line.startswith("<th")]
+    split = min(starts, key=lambda i: abs(i - len(lines) / 2)) if len(starts) > 1 else len(lines)
+    left, right = lines[:split], lines[split:]
+    empty, gap = f"<td colspan='{width}'></td>", "<td class='gap'></td>"
+    body = "".join(
+        "<tr>"
+        + (left[i] if i < len(left) else empty)
+        + gap
+        + (right[i] if i < len(right) else empty)
+        + "</tr>"
+        for i in range(max(len(left), len(right)))
+    )
+    head = "".join(f"<th>{escape(str(c))}</th>" for c in columns)
+    return (
+        f"<table class='jdl-table grouped'><thead><tr>{head}<th class='gap'></th>{head if right else ''}</tr>"
+        f"</thead><tbody>{body}</tbody></table>"
+    )
 
 
 def attrition_table(results: dict[str, Any]) -> pd.DataFrame:
