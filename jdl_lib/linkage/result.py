@@ -61,7 +61,7 @@ class LinkageSettings:
     identifier_min_agreement: int = 2
     u_sample_records: int = 100_000
     u_max_pairs: float = 1e6
-    em_max_pairs: float = 4e5
+    em_max_pairs: float = 2e5
     seed: int = 2013
 
 
