@@ -142,8 +142,8 @@ def headline(results: dict[str, Any]) -> str:
     if not row["reported"]:
         return (
             f"The one-year proven reoffending rate of the {row['n_treated']:,} people who received "
-            f"{_intervention(results)} cannot be published: too few people are behind it for the lab's "
-            "small-number rules."
+            f"{_intervention(results)} cannot be published under the lab's small-number rules: too few "
+            "people are behind it."
         )
     return (
         f"The one-year proven reoffending rate for the {row['n_treated']:,} people who received "
