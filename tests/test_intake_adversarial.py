@@ -6,14 +6,19 @@ the issue was filed against.
 
 from __future__ import annotations
 
+import re
+import zipfile
 from datetime import date
+from pathlib import Path
 
 import pandas as pd
 import pytest
-from intake_helpers import clean_cohort, write_csv
+from intake_helpers import as_template, clean_cohort, write_csv
+from openpyxl import Workbook
 
 from jdl_lib.errors import IntakeError
 from jdl_lib.intake import check_upload, format_report, read_upload
+from jdl_lib.intake.reader import MAX_FIELD_CHARS, read_cells
 
 
 def _with_dob(cohort: pd.DataFrame, row: int, text: str) -> pd.DataFrame:
@@ -87,3 +92,100 @@ def test_a_truly_mixed_column_is_refused_as_ambiguous(tmp_path):
     assert result.date_orders["date_of_birth"].order == "mixed"
     assert not result.analysable and "Date of birth: ambiguous date" in result.refusal
     assert result.settings.coverage_end == date(2012, 12, 31)
+
+
+# --- item 8: formula cells read as the values Excel saved -------------------------------------------------
+
+
+def _workbook(path: Path, rows: list[list[object]], cached: dict[str, str] | None = None) -> Path:
+    """Write rows with openpyxl; then store ``cached`` values beside formulas, as Excel does on save."""
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("Upload")
+    for row in rows:
+        ws.append(row)
+    wb.save(path)
+    if cached:
+        with zipfile.ZipFile(path) as archive:
+            members = {m: archive.read(m) for m in archive.namelist()}
+        sheet = members["xl/worksheets/sheet1.xml"].decode()
+        for ref, value in cached.items():
+            sheet, n = re.subn(
+                rf'<c r="{ref}"([^>]*)><f>(.*?)</f><v\s*/>',
+                rf'<c r="{ref}"\1 t="str"><f>\2</f><v>{value}</v>',
+                sheet,
+            )
+            assert n == 1, ref
+        members["xl/worksheets/sheet1.xml"] = sheet.encode()
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+            for member, data in members.items():
+                archive.writestr(member, data)
+    return path
+
+
+def _template_rows(cohort: pd.DataFrame) -> list[list[object]]:
+    frame = as_template(cohort)
+    return [list(frame.columns), *frame.astype(object).to_numpy().tolist()]
+
+
+def test_formula_names_are_read_as_the_values_excel_saved(tmp_path):
+    cohort = clean_cohort(80, seed=9)
+    rows = _template_rows(cohort)
+    cached = {}
+    for i in range(1, 21):  # 20 surnames typed as formulas, e.g. =UPPER("smith"), saved by Excel
+        rows[i][1] = f'=UPPER("{rows[i][1].lower()}")'
+        cached[f"B{i + 1}"] = cohort.loc[i - 1, "surname"]
+    rows[30][0] = '=PROPER("x")'  # one formula never saved by Excel: no value to read
+    path = _workbook(tmp_path / "upload.xlsx", rows, cached)
+    result = check_upload(path)
+    assert result.n_valid == 79
+    assert result.people["surname"].head(20).tolist() == cohort["surname"].head(20).str.upper().tolist()
+    flagged = [(p.row, p.column, p.kind) for p in result.problems if p.severity == "error"]
+    assert flagged == [(31, "forename", "no_cached_value")]
+    assert "formula without a saved value" in result.drop_counts().popitem()[0]
+
+
+# --- item 11: hostile sizes, encodings, quotes and blank rows ---------------------------------------------
+
+
+def test_a_million_character_field_is_refused_by_row_and_column(tmp_path):
+    cohort = clean_cohort(80, seed=10)
+    cohort.loc[4, "surname"] = "A" * 1_000_000
+    path = tmp_path / "upload.csv"
+    write_csv(cohort, path)
+    result = check_upload(path)
+    problems = [(p.row, p.column, p.kind) for p in result.problems if p.severity == "error"]
+    assert problems == [(6, "surname", "too_long")]
+    assert result.n_valid == 79 and result.people["surname"].str.len().max() <= MAX_FIELD_CHARS
+    assert "AAAAAAAAAA" not in format_report(result, max_problems=None)
+
+
+def test_mixed_encodings_are_refused_naming_the_lines(tmp_path):
+    cohort = clean_cohort(70, seed=11)
+    cohort.loc[0, "forename"] = "ZOË"
+    cohort.loc[9, "forename"] = "JOSÉ"
+    path = tmp_path / "upload.csv"
+    text = as_template(cohort).to_csv(index=False)
+    lines = text.splitlines(keepends=True)
+    data = b"".join(line.encode("cp1252" if i == 10 else "utf-8") for i, line in enumerate(lines))
+    path.write_bytes(data)
+    with pytest.raises(IntakeError, match=r"line 11 Windows-1252, lines 2, "):
+        read_cells(path, max_rows=100)
+
+
+def test_an_unclosed_quote_names_its_line(tmp_path):
+    text = as_template(clean_cohort(70, seed=12)).to_csv(index=False).splitlines()
+    text[8] = '"' + text[8]
+    path = tmp_path / "upload.csv"
+    path.write_text("\n".join(text) + "\n")
+    with pytest.raises(IntakeError, match="a quote opened on line 9 is never closed"):
+        read_cells(path, max_rows=100)
+
+
+def test_trailing_blank_excel_rows_do_not_count_towards_the_row_limit(tmp_path):
+    rows = _template_rows(clean_cohort(80, seed=13))
+    rows += [[None] * 9 for _ in range(500)]  # formatted empty rows below the data
+    path = _workbook(tmp_path / "upload.xlsx", rows)
+    raw = read_cells(path, max_rows=100)
+    assert len(raw.cells) == 80 and raw.blank_rows == 500
+    with pytest.raises(IntakeError, match="more than 79 rows"):
+        read_cells(path, max_rows=79)

@@ -47,7 +47,7 @@ import pandas as pd
 from jdl_lib.errors import IntakeError
 from jdl_lib.identifiers import is_valid_pnc, normalise_pnc, normalise_prison_number
 from jdl_lib.intake.dates import DateOrder, infer_order, parse_dates
-from jdl_lib.intake.reader import read_cells
+from jdl_lib.intake.reader import MAX_FIELD_CHARS, read_cells
 from jdl_lib.template import UPLOAD_COLUMNS
 
 logger = logging.getLogger(__name__)
@@ -104,6 +104,9 @@ _CATEGORY = r"[^\W_][\w &'’./()-]*"
 
 _FIX = {
     "missing": "fill in this field; it is required on every row",
+    "too_long": f"shorten the cell to at most {MAX_FIELD_CHARS} characters (it was not read)",
+    "no_cached_value": "open the workbook in Excel and save it, so the formula's value is saved, or type the "
+    "value",
     "not_a_name": "write the name in letters (it must start with a letter)",
     "unusual_characters": "check the name: it holds characters other than letters, spaces, hyphens",
     "unparseable": "write the date as dd/mm/yyyy, e.g. 05/11/2008",
@@ -130,6 +133,8 @@ _FIX = {
 }
 _SHORT = {
     "missing": "empty",
+    "too_long": "cell too long",
+    "no_cached_value": "formula without a saved value",
     "not_a_name": "not a name",
     "unparseable": "not a date",
     "ambiguous": "ambiguous date",
@@ -143,6 +148,8 @@ _SHORT = {
 }
 _WHAT = {
     "missing": "is empty",
+    "too_long": f"is longer than {MAX_FIELD_CHARS} characters, so it was not read",
+    "no_cached_value": "is a formula saved without its value (the file was not saved by Excel)",
     "not_a_name": "does not start with a letter, so it is not read as a name",
     "unusual_characters": "contains characters other than letters, spaces, hyphens and apostrophes",
     "unparseable": "is not a date in a recognised format",
@@ -309,9 +316,15 @@ def check_upload(
 
     for col, s in text.items():
         _collect(found, row[s.str.startswith(FORMULA_PREFIXES)], col, "formula_like", "warning")
+    flags = raw.cell_flags
+    for kind in ("too_long", "no_cached_value"):
+        for col, rows in flags.loc[flags["kind"] == kind].groupby("column")["row"]:
+            _collect(found, rows, str(col), kind, "error")
+    flagged = {col: row.isin(rows) for col, rows in flags.groupby("column")["row"]}
+    blank = {c: (value[c] == "") & ~flagged.get(c, pd.Series(False, index=row.index)) for c in value}
     for col in ("forename", "surname", "date_of_birth", "intervention_start", "setting"):
-        _collect(found, row[value[col] == ""], col, "missing", "error")
-    _collect(found, row[value["gender"] == ""], "gender", "gender_missing", "warning")
+        _collect(found, row[blank[col]], col, "missing", "error")
+    _collect(found, row[blank["gender"]], "gender", "gender_missing", "warning")
 
     names = {}
     for col in ("forename", "surname"):
