@@ -109,18 +109,12 @@ def request_open(workbench_project):
 
 
 @pytest.mark.slow
-def test_people_live_in_the_workspace_and_closing_deletes_it(workbench_project, request_open):
+def test_people_live_in_an_owner_only_workspace(workbench_project, request_open):
     root, params = workbench_project
     workspace = request_open._workspace.path
     assert workspace.is_dir() and workspace.parent == root / "workspaces"
     assert oct(workspace.stat().st_mode)[-3:] == "700"
     assert "person_id" not in repr(request_open) and REQUEST_ID in repr(request_open)
-    with Request.open(params) as other:
-        other_path = other._workspace.path
-        assert other_path.is_dir()
-    assert not other_path.exists() and other.closed
-    with pytest.raises(WorkbenchError, match="closed"):
-        other.view()
 
 
 @pytest.mark.slow
@@ -288,3 +282,15 @@ def test_a_released_request_is_refused_once_its_upload_is_deleted(workbench_proj
     assert outcome.status == "released" and not (root / REQUEST_ID / "upload.csv").exists()
     with pytest.raises(WorkbenchError, match="released on .* upload deleted.*--keep-upload"):
         Request.open(saved)
+
+
+@pytest.mark.slow
+def test_closing_deletes_the_workspace_and_records_it(workbench_project, request_open):
+    root, _ = workbench_project
+    workspace = request_open._workspace.path
+    request_open.close()
+    assert request_open.closed and not workspace.exists()
+    with pytest.raises(WorkbenchError, match="closed"):
+        request_open.view()
+    last = read_audit_log(directory=root / "outputs" / ".lab")[-1]
+    assert last["event"] == "workbench_close" and last["workspace_deleted"] is True
