@@ -274,6 +274,9 @@ def report_cmd(
     except JdlError as exc:
         typer.echo(f"Refused: {exc}", err=True)
         raise typer.Exit(1) from None
+    except Exception as exc:  # never a traceback for the user; nothing was released
+        typer.echo(f"Failed: unexpected {type(exc).__name__}; no report was written.", err=True)
+        raise typer.Exit(1) from None
     typer.echo(f"Wrote {target / paths.html.name} and {target / paths.pdf.name}")
 
 
