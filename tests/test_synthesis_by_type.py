@@ -92,3 +92,9 @@ def test_forest_plot_draws_every_report_and_the_pool(outputs: Path) -> None:
     assert len(labels) == s.k + 1 and labels[-1] == "Pooled (12 reports)"
     fig_rr = forest_plot(s.reports, s.log_risk_ratio, "log_rr")
     assert fig_rr.axes[0].get_xscale() == "log"
+
+
+def test_no_size_regression_when_reports_are_all_about_the_same_size(tmp_path: Path) -> None:
+    sector(tmp_path, {"faith": (6, -0.03)}, people=(280, 290))
+    (s,) = synthesise_by_type(effects_table(published_reports(tmp_path)))
+    assert s.pooled and s.size_regression is None

@@ -153,7 +153,7 @@ def type_page(s: TypeSynthesis, site: Path) -> dict[str, Any]:
         f"{_points(reg.slope)} points per 100 more people analysed (95% CI {_points(reg.slope_ci_low)} to "
         f"{_points(reg.slope_ci_high)}; p = {reg.slope_p_value:.3g}; residual τ² = {reg.tau2 * 1e4:.1f})"
         if reg is not None
-        else "not estimated (fewer than five reports, or all the same size)"
+        else "not estimated (fewer than five reports, or sizes too alike: largest under 1.5 × smallest)"
     )
     title = f"{s.service_type.capitalize()}: {s.k} reports"
     page["forest_rd"] = _save(

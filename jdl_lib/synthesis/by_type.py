@@ -2,8 +2,9 @@
 
 For each service type with at least :data:`~jdl_lib.synthesis.meta.MIN_REPORTS` reports that state the
 one-year reoffending effect, a random-effects meta-analysis on the risk-difference and log-risk-ratio scales,
-and (from five reports) a meta-regression of the risk difference on cohort size (people analysed, in
-hundreds): does the effect depend on group size? Types with fewer reports are listed, not pooled.
+and (from five reports whose sizes differ, the largest at least 1.5 times the smallest) a meta-regression of
+the risk difference on cohort size (people analysed, in hundreds): does the effect depend on group size?
+Types with fewer reports are listed, not pooled.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from jdl_lib.synthesis.meta import MIN_REPORTS, MetaAnalysis, MetaRegression, me
 MIN_REPORTS_REGRESSION = 5
 #: Cohort size enters the meta-regression in hundreds of people analysed, so the slope reads "per 100 people".
 SIZE_UNIT = 100
+#: The meta-regression needs cohorts of different sizes: the largest at least this many times the smallest
+#: (reports of near-equal size give a slope extrapolated far beyond the data).
+SIZE_SPREAD = 1.5
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,7 @@ def synthesise_type(
         defined = rows[np.isfinite(rows["log_rr"]) & np.isfinite(rows["log_rr_var"])]
         if len(defined) >= MIN_REPORTS:
             rr = meta_analyse(defined["log_rr"], defined["log_rr_var"], tau2_method, hartung_knapp)
-        if len(rows) >= MIN_REPORTS_REGRESSION and rows["people"].nunique() > 1:
+        if len(rows) >= MIN_REPORTS_REGRESSION and rows["people"].max() >= SIZE_SPREAD * rows["people"].min():
             reg = meta_regression(
                 rows["rd"],
                 rows["rd_var"],
