@@ -60,6 +60,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     silent = planted_results("too-few-reoffenders", "housing", -0.02, 70, rng)
     row = next(o for o in silent["outcomes"] if o["measure"] == "reoffended_1y")
     row.update(reported=False, significant=False, reason="fewer than 30 reoffenders in the treatment group")
+    row.update(
+        {k: None for k in ("treated_value", "control_value", "difference", "ci_low", "ci_high", "p_value")}
+    )
     release(outputs, silent, pdf=False)
     (outputs / ".staging-99.unreleased").mkdir()
     (outputs / "half-written").mkdir()
