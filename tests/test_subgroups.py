@@ -106,7 +106,7 @@ def test_planted_difference_by_gender_is_found(custody_pool):
         pool,
         700,
         0.0,
-        {"gender": {"F": -0.25}},
+        {"gender": {"F": -0.30}},
         seed=4,
         subgroups=("gender", "age_band"),
         window=WINDOW,
