@@ -112,18 +112,36 @@ def scan_outputs_cmd(
 @app.command("audit-verify")
 def audit_verify_cmd(
     log: str = typer.Option(None, "--log", help="Audit log (default <lab dir>/audit.log)."),
-    lab: str = typer.Option("outputs/.lab", "--lab", help="Lab folder holding the secret (<outputs>/.lab)."),
+    lab: str = typer.Option(
+        None,
+        "--lab",
+        help="Lab folder holding the secret (<outputs>/.lab). Default: the lab jdl run uses, in outputs/ of "
+        "the project holding --params, else of the project holding the working directory.",
+    ),
+    params: str = typer.Option(
+        None, "--params", help="A parameter file of the lab's requests: verify the lab its runs use."
+    ),
+    outputs: str = typer.Option(None, "--outputs", help="The outputs folder its runs released to."),
 ) -> None:
     """Check that the audit log's hash chain is intact (exit 1 naming the first altered line)."""
-    from jdl_lib.errors import JdlError
-    from jdl_lib.privacy.audit import verify_audit_log
+    from pathlib import Path
 
+    from jdl_lib.errors import JdlError
+    from jdl_lib.pipeline import default_outputs
+    from jdl_lib.privacy.audit import verify_audit_log
+    from jdl_lib.privacy.lab import LAB_FOLDER
+    from jdl_lib.spec import project_root
+
+    if lab is None:  # the same rule as jdl run, so the log checked is the one runs append to
+        if outputs is None:
+            outputs = default_outputs(params) if params else project_root(Path.cwd()) / "outputs"
+        lab = str(Path(outputs) / LAB_FOLDER)
     try:
         n = verify_audit_log(log, directory=lab)
     except JdlError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
-    typer.echo(f"Audit log intact: {n} record(s).")
+    typer.echo(f"Audit log intact: {n} record(s) in {Path(lab).resolve()}.")
 
 
 @app.command("synth")

@@ -59,7 +59,7 @@ from jdl_lib.privacy import (
     record_request,
     suppression_note,
 )
-from jdl_lib.privacy.differencing import DEFAULT_MIN_DIFFERENCE, check_request_id
+from jdl_lib.privacy.differencing import DEFAULT_MIN_DIFFERENCE, check_request_id, close_groups
 from jdl_lib.privacy.lab import keyed_hash, lab_secret, open_lab
 from jdl_lib.report import assemble
 from jdl_lib.report.render import render_report
@@ -313,27 +313,61 @@ def review_band_events(
 HIGH_CONFIDENCE = 0.99
 
 
+def request_min_difference(spec: RequestSpec) -> int:
+    """Smallest number of people by which two published groups of this request may differ (if not equal).
+
+    Why: one rule for the differencing guard (which compares the report with every released one) and for
+    the parts of the report itself (robustness variants), so nothing the guard would refuse is published.
+    """
+    return max(DEFAULT_MIN_DIFFERENCE, spec.disclosure.cell_threshold)
+
+
+def analysed_treated_ids(match: MatchResult) -> np.ndarray:
+    """National person ids of the treated people a match analyses (the group its result describes)."""
+    matched = match.matched
+    return matched.loc[matched["treat"] == 1, "person_id"].to_numpy()
+
+
+#: How the differencing guard labels the linkage-error variants among a report's published parts.
+LINKAGE_PART_LABELS = {
+    "linkage_high_confidence": "Linkage check: high-confidence links only",
+    "linkage_review_band": "Linkage check: review band included",
+}
+
+
 def linkage_error_checks(
-    prepared: PreparedRequest, design: Design, **se: Any
-) -> tuple[dict[str, Any], list[Estimate]]:
+    prepared: PreparedRequest,
+    design: Design,
+    *,
+    published: dict[str, np.ndarray] | None = None,
+    **se: Any,
+) -> tuple[dict[str, Any], list[Estimate], dict[str, np.ndarray]]:
     """Re-run the headline rate with only high-confidence links, and with the review band included.
 
     Every link is a judgement; this shows whether those judgements could change the conclusion (issue
     16). The first variant keeps only treated people linked with probability of at least
     :data:`HIGH_CONFIDENCE` (deterministic links count as 1); the second adds the review band's people
     at their candidate (:func:`review_band_events`). Each variant is matched and estimated exactly as
-    the headline design. A variant that changes fewer people than the cell threshold is not shown (it
-    would let a reader difference out those people's outcomes), nor one matching fewer than the
-    minimum group.
+    the headline design.
+
+    Disclosure: a variant is a published group result, so it is shown only when its analysed treated
+    group is the headline's or differs by at least :func:`request_min_difference` people from the
+    headline group and from every other part of the report in ``published`` (label -> person ids, e.g.
+    subgroup levels); otherwise the difference of the two results would reveal those people's
+    reoffending. Nor is one shown that matches fewer than the minimum group. A withheld variant keeps
+    its reason.
 
     Returns
     -------
     tuple
-        The ``linkage_error`` section of results.json and the variants' rate estimates (methods
-        ``linkage_high_confidence`` and ``linkage_review_band``) for the robustness table.
+        The ``linkage_error`` section of results.json, the shown variants' rate estimates (methods
+        ``linkage_high_confidence`` and ``linkage_review_band``) for the robustness table, and the shown
+        variants' analysed person ids (labels of :data:`LINKAGE_PART_LABELS`) for the differencing guard.
     """
     spec, treated = prepared.spec, prepared.treated
     threshold = spec.disclosure.cell_threshold
+    min_difference = request_min_difference(spec)
+    compared = {"": analysed_treated_ids(design.match), **(published or {})}
     probability = prepared.linkage.links.set_index("person_id")["match_probability"]
     confident = probability.reindex(treated["person_id"]).fillna(0).to_numpy() >= HIGH_CONFIDENCE
     headline = estimate_effects(design.match, ["rate"], method=spec.comparison, alpha=ALPHA, **se)["rate"]
@@ -344,37 +378,47 @@ def linkage_error_checks(
             len(prepared.review_treated),
         ),
     }
-    checks, estimates = [], []
+    checks, estimates, parts = [], [], {}
     for key, (cohort, changed) in variants.items():
         entry: dict[str, Any] = {"check": key, "people_changed": changed if changed >= threshold else None}
         entry |= {"estimate": None, "ci_low": None, "ci_high": None, "changes_conclusion": None}
         if changed == 0:
             entry |= {"people_changed": 0, "note": "no one changes, so the estimate is the headline one"}
-        elif changed < threshold:
-            entry["note"] = f"fewer than {threshold} people change; not shown (disclosure control)"
-        else:
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", JdlWarning)  # announced once, by the headline design
-                    fresh = Attrition.start(len(cohort), "People with an eligible index event")
-                    variant = design_request(
-                        replace(prepared, treated=cohort, attrition=fresh), design.matching
-                    )
-            except DisclosureError:
-                entry["note"] = "fewer people than the minimum group would be matched; not computed"
-            else:
-                rate = estimate_effects(variant.match, ["rate"], method=spec.comparison, alpha=ALPHA, **se)
-                est = replace(rate["rate"], method=key)
-                estimates.append(est)
-                same = (est.significant, np.sign(est.difference)) == (
-                    headline.significant,
-                    np.sign(headline.difference),
-                )
-                entry |= {"estimate": float(est.difference), "ci_low": float(est.ci_low)}
-                entry |= {"ci_high": float(est.ci_high), "changes_conclusion": not same}
-                entry["note"] = f"{est.n_treated:,} people in the treatment group"
+            checks.append(entry)
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", JdlWarning)  # announced once, by the headline design
+                fresh = Attrition.start(len(cohort), "People with an eligible index event")
+                variant = design_request(replace(prepared, treated=cohort, attrition=fresh), design.matching)
+        except DisclosureError:
+            entry["note"] = "fewer people than the minimum group would be matched; not computed"
+            checks.append(entry)
+            continue
+        ids = analysed_treated_ids(variant.match)
+        close = close_groups(ids, compared, min_difference)
+        if close:
+            which = "the headline group" if "" in close else "another group in this report"
+            entry["note"] = (
+                f"its treatment group differs from {which} by fewer than {min_difference} people; "
+                "not shown (disclosure control)"
+            )
+            checks.append(entry)
+            continue
+        rate = estimate_effects(variant.match, ["rate"], method=spec.comparison, alpha=ALPHA, **se)
+        est = replace(rate["rate"], method=key)
+        estimates.append(est)
+        parts[LINKAGE_PART_LABELS[key]] = ids
+        compared[LINKAGE_PART_LABELS[key]] = ids
+        same = (est.significant, np.sign(est.difference)) == (
+            headline.significant,
+            np.sign(headline.difference),
+        )
+        entry |= {"estimate": float(est.difference), "ci_low": float(est.ci_low)}
+        entry |= {"ci_high": float(est.ci_high), "changes_conclusion": not same}
+        entry["note"] = f"{est.n_treated:,} people in the treatment group"
         checks.append(entry)
-    return {"high_confidence_threshold": HIGH_CONFIDENCE, "checks": checks}, estimates
+    return {"high_confidence_threshold": HIGH_CONFIDENCE, "checks": checks}, estimates, parts
 
 
 def with_programme_columns(treated: pd.DataFrame, events: pd.DataFrame, people: pd.DataFrame) -> pd.DataFrame:
@@ -513,7 +557,16 @@ def analyse_design(prepared: PreparedRequest, design: Design, store_provenance: 
         if "reoffended_1y" in spec.outcomes
         else estimate_effects(match, ["rate"], **se)["rate"]
     )
-    linkage_error, linkage_variants = linkage_error_checks(prepared, design, **se)
+    parts: dict[str, np.ndarray] = {}
+    extra: dict[str, Any] = {}
+    if spec.subgroups:
+        subgroups = subgroup_analysis(prepared, design)
+        extra["subgroups"] = subgroups_results(subgroups, spec.disclosure.cell_threshold)
+        parts = published_subgroups(design, subgroups)
+    linkage_error, linkage_variants, linkage_parts = linkage_error_checks(
+        prepared, design, published=parts, **se
+    )
+    parts |= linkage_parts
     robust = [
         regression_adjusted_effect(match, m.covariates, "rate", alpha=ALPHA, **se),
         *alternative_design_effects(design.frame, match, m.covariates, alpha=ALPHA, random_state=spec.seed),
@@ -529,12 +582,7 @@ def analyse_design(prepared: PreparedRequest, design: Design, store_provenance: 
             standard_errors=spec.standard_errors,
             random_state=spec.seed,
         )
-    extra: dict[str, Any] = {"trajectory": trajectory_results(trajectory)}
-    parts: dict[str, np.ndarray] = {}
-    if spec.subgroups:
-        subgroups = subgroup_analysis(prepared, design)
-        extra["subgroups"] = subgroups_results(subgroups, spec.disclosure.cell_threshold)
-        parts = published_subgroups(design, subgroups)
+    extra = {"trajectory": trajectory_results(trajectory), **extra}
 
     prov = store_provenance
     threshold = spec.disclosure.cell_threshold
@@ -616,10 +664,9 @@ def analyse_design(prepared: PreparedRequest, design: Design, store_provenance: 
             ],
         },
     }
-    matched_treated = match.matched[match.matched["treat"] == 1]
     return Analysis(
         results=validate_results(assemble.withhold(results)),
-        analysed_person_ids=matched_treated["person_id"].to_numpy(),
+        analysed_person_ids=analysed_treated_ids(match),
         upload_people=prepared.upload_people,
         counts={stage.key: stage.count for stage in design.attrition.stages},
         intake_note=prepared.intake_note,
@@ -648,6 +695,18 @@ def analyse(
     analysis = analyse_design(prepared, design, store.provenance)
     step(STAGES[5])
     return analysis
+
+
+def default_outputs(spec_path: str | Path, root: str | Path | None = None) -> Path:
+    """The outputs folder a request's report is released to when none is given: ``<project>/outputs``.
+
+    The project is ``root`` if given, else the nearest folder holding ``pyproject.toml`` at or above the
+    parameter file (:func:`~jdl_lib.spec.project_root`), whatever the working directory; its lab
+    (``<outputs>/.lab``) holds the differencing registry and the audit log (``jdl audit-verify`` looks
+    there by the same rule).
+    """
+    project = Path(root).resolve() if root is not None else project_root(Path(spec_path).resolve().parent)
+    return project / "outputs"
 
 
 def run_request(
@@ -685,7 +744,7 @@ def run_request(
     started, clock = datetime.now(UTC), time.perf_counter()
     spec = load_spec(spec_path, root)
     if outputs is None:
-        outputs = (Path(root).resolve() if root is not None else project_root(spec.source.parent)) / "outputs"
+        outputs = default_outputs(spec.source, root)
     try:
         lab = open_lab(outputs)
     except JdlError as exc:  # no lab to audit to: starting one here would reset the guard
@@ -703,7 +762,7 @@ def run_request(
     }
     guard: dict[str, Any] = {
         "directory": lab,
-        "min_difference": max(DEFAULT_MIN_DIFFERENCE, spec.disclosure.cell_threshold),
+        "min_difference": request_min_difference(spec),
         "replace": replace,
     }
     analysis: Analysis | None = None

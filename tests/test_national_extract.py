@@ -13,13 +13,20 @@ from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 from synth_helpers import small_store
 
 from jdl_lib.matching.design import NO_VARIATION, NOT_AVAILABLE
-from jdl_lib.pipeline import analyse_design, design_request, linkage_error_checks, prepare_request
+from jdl_lib.pipeline import (
+    LINKAGE_PART_LABELS,
+    analyse_design,
+    design_request,
+    linkage_error_checks,
+    prepare_request,
+)
 from jdl_lib.report import assemble, text
 from jdl_lib.report.tables import annex_table
 from jdl_lib.spec import load_spec
@@ -138,7 +145,7 @@ def test_linkage_error_is_carried_into_the_result(owner_request) -> None:
     links.loc[weak, "match_probability"] = 0.96
     strangers = prepared.pool.sample(30, random_state=1)
     variant = replace(prepared, linkage=replace(prepared.linkage, links=links), review_treated=strangers)
-    section, estimates = linkage_error_checks(variant, design)
+    section, estimates, parts = linkage_error_checks(variant, design)
     headline = analysis.results["outcomes"][0]
     checks = {c["check"]: c for c in section["checks"]}
     assert [e.method for e in estimates] == list(checks)
@@ -151,3 +158,48 @@ def test_linkage_error_is_carried_into_the_result(owner_request) -> None:
     assert checks["linkage_review_band"]["estimate"] > headline["difference"]
     rows = assemble.robustness_rows(estimates)
     assert [r["method"] for r in rows] == [assemble.ROBUSTNESS_METHODS[k] for k in checks]
+    # Shown variants are published groups: handed to the differencing guard like subgroup levels.
+    headline_ids = set(analysis.analysed_person_ids)
+    assert set(parts) == set(LINKAGE_PART_LABELS.values())
+    assert all(len(headline_ids.symmetric_difference(ids)) >= 10 for ids in parts.values())
+
+
+def _weaken_and_add(prepared, n: int):
+    """The request with ``n`` treated people's links weakened and ``n`` strangers in the review band."""
+    links = prepared.linkage.links.copy()
+    links.loc[links["person_id"].isin(prepared.treated["person_id"].iloc[:n]), "match_probability"] = 0.96
+    strangers = prepared.pool.sample(n, random_state=1)
+    return replace(prepared, linkage=replace(prepared.linkage, links=links), review_treated=strangers)
+
+
+def test_a_linkage_variant_a_few_people_from_a_published_group_is_withheld(owner_request) -> None:
+    """Privacy defect: variants 5-9 people from the headline were shown while the guard requires 10.
+
+    Publishing the headline and a variant whose groups differ by 7 people gives those 7 people's
+    reoffending by subtraction, so the variant must be withheld with its reason, not published.
+    """
+    analysis, _, prepared, design = owner_request
+    section, estimates, parts = linkage_error_checks(_weaken_and_add(prepared, 7), design)
+    checks = {c["check"]: c for c in section["checks"]}
+    # Seven fewer people: the old rule (5 or more change) showed it.
+    check = checks["linkage_high_confidence"]
+    assert check["people_changed"] == 7 and check["estimate"] is None and check["ci_low"] is None
+    assert check["note"] == (
+        "its treatment group differs from the headline group by fewer than 10 people; "
+        "not shown (disclosure control)"
+    )
+    assert "linkage_high_confidence" not in {e.method for e in estimates}
+    # Seven strangers added: re-matching may move the group further; shown only if 10 or more apart.
+    headline_ids = set(analysis.analysed_person_ids)
+    assert all(len(headline_ids.symmetric_difference(ids)) >= 10 for ids in parts.values())
+    assert set(parts) == {LINKAGE_PART_LABELS[e.method] for e in estimates}
+    # Far enough from the headline, but 3 people from another published part (a subgroup level): withheld.
+    _, _, shown = linkage_error_checks(_weaken_and_add(prepared, 30), design)
+    confident = shown[LINKAGE_PART_LABELS["linkage_high_confidence"]]
+    near = np.r_[confident, prepared.pool["person_id"].to_numpy()[:3]]
+    section, _, parts = linkage_error_checks(
+        _weaken_and_add(prepared, 30), design, published={"Gender: Men": near}
+    )
+    checks = {c["check"]: c for c in section["checks"]}
+    assert "another group in this report" in checks["linkage_high_confidence"]["note"]
+    assert set(parts) == {LINKAGE_PART_LABELS["linkage_review_band"]}

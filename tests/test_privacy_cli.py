@@ -36,3 +36,36 @@ def test_audit_verify_command(tmp_path):
     log.write_text(log.read_text().replace('"swept": 2', '"swept": 3'))
     result = runner.invoke(app, ["audit-verify", "--lab", str(lab)])
     assert result.exit_code == 1 and "line 2" in result.output
+
+
+def test_audit_verify_finds_the_lab_jdl_run_uses_from_any_directory(tmp_path, monkeypatch):
+    """The default lab is <outputs>/.lab of the project holding the parameter file, as for `jdl run`.
+
+    Before, the default was outputs/.lab of the working directory: run from elsewhere it started a new,
+    empty lab there and reported its empty log as intact, whatever had happened to the real one.
+    """
+    project = tmp_path / "project"
+    (project / "parameters").mkdir(parents=True)
+    (project / "pyproject.toml").write_text("[project]\nname = 'lab'\n")
+    params = project / "parameters" / "r1.yaml"
+    params.write_text("request_id: r1\n")
+    lab = project / "outputs" / ".lab"
+    for n in (1, 2, 3):
+        append_audit_record("sweep", {"swept": n}, directory=lab)
+    runner = CliRunner()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = runner.invoke(app, ["audit-verify", "--params", str(params)])
+    assert result.exit_code == 0 and "3 record(s)" in result.output, result.output
+    # From a folder inside the project, with no option: the project's lab.
+    monkeypatch.chdir(project / "parameters")
+    result = runner.invoke(app, ["audit-verify"])
+    assert result.exit_code == 0 and "3 record(s)" in result.output, result.output
+    # No lab where it looks: refused, naming the folder, and no new lab is started there.
+    monkeypatch.chdir(elsewhere)
+    result = runner.invoke(app, ["audit-verify"])
+    assert result.exit_code == 1 and "holds no lab secret" in result.output, result.output
+    assert not (elsewhere / "outputs").exists()
+    result = runner.invoke(app, ["audit-verify", "--lab", str(tmp_path / "nolab")])
+    assert result.exit_code == 1 and not (tmp_path / "nolab").exists()

@@ -179,3 +179,15 @@ def test_published_subgroups_are_compared_both_ways_and_forgotten_together(lab):
     assert forget_request("hope-trust", "r2", directory=lab)
     releases = json.loads(registry_path(lab).read_text())["releases"]
     assert [(e["request_id"], e.get("part")) for e in releases] == [("r1", None), ("r1", "Gender: Women")]
+
+
+def test_parts_of_one_report_a_few_people_apart_are_refused(lab):
+    """Two parts of one report (e.g. the headline and a robustness variant) 1-9 people apart are refused."""
+    with pytest.raises(DifferencingError, match="its analysed group and its subgroup 'V' differ by only 7"):
+        check_differencing("hope-trust", "r1", GROUP, directory=lab, parts={"V": GROUP[7:]})
+    with pytest.raises(DifferencingError, match="differ by only 3"):
+        record_request("hope-trust", "r1", GROUP, directory=lab, parts={"A": GROUP[:100], "B": GROUP[3:100]})
+    assert not registry_path(lab).exists() or json.loads(registry_path(lab).read_text())["releases"] == []
+    record_request("hope-trust", "r1", GROUP, directory=lab, parts={"V": GROUP[10:], "Same": GROUP})
+    parts = {e.get("part"): e for e in json.loads(registry_path(lab).read_text())["releases"]}
+    assert "values" in parts["V"] and parts["Same"]["same_as"] == "r1" and "values" not in parts["Same"]

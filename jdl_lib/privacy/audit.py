@@ -25,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from jdl_lib.errors import JdlError
-from jdl_lib.privacy.lab import keyed_hash, lab_dir, lab_secret
+from jdl_lib.privacy.lab import has_lab, keyed_hash, lab_dir, lab_secret
 from jdl_lib.privacy.scanner import identifiers_from_upload, scan_text
 
 log = logging.getLogger(__name__)
@@ -207,8 +207,16 @@ def verify_audit_log(path: str | os.PathLike[str] | None = None, *, directory: s
     Raises
     ------
     AuditLogError
-        Naming the first line that was edited, removed, inserted or re-ordered.
+        Naming the first line that was edited, removed, inserted or re-ordered; or naming ``directory``
+        when it is not a lab in use (no secret), rather than starting one there and reporting an empty
+        log as intact.
     """
+    if not has_lab(directory):
+        raise AuditLogError(
+            f"{Path(directory).resolve()} is not a lab folder in use (it holds no lab secret), so there is "
+            "no audit log there to verify. Give the lab of the outputs the runs release to: "
+            "<outputs>/.lab, by default the outputs/ folder of the project holding the parameter files."
+        )
     key = lab_secret(directory)
     log_path = audit_log_path(path, directory=directory)
     prev, seq = _GENESIS, 0

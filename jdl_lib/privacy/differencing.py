@@ -311,13 +311,42 @@ def _describe(entry: dict, request_id: str) -> str:
     return f"subgroup {entry['part']!r} of {report}" if entry.get("part") else report
 
 
+def close_groups(
+    group: Iterable[object], others: Mapping[str, Iterable[object]], min_difference: int
+) -> dict[str, int]:
+    """Which of ``others`` differ from ``group`` by 1 to ``min_difference - 1`` people, and by how many.
+
+    Why: the parts of one report (the whole group, subgroup levels, robustness variants) are published
+    together, so any two of them must be the same people or differ by at least ``min_difference``, as
+    two released reports must. All are known in full while the run lasts, so the difference is exact.
+    """
+    mine = set(group)
+    sizes = {label: len(mine.symmetric_difference(ids)) for label, ids in others.items()}
+    return {label: d for label, d in sizes.items() if 0 < d < min_difference}
+
+
+def _part_name(part: str) -> str:
+    return f"its subgroup {part!r}" if part else "its analysed group"
+
+
 def _guard(
     releases: list[dict], request_id: str, groups: dict[str, list[int]], min_difference: int
 ) -> dict[str, str]:
-    """Refuse if any group is 1 to ``min_difference - 1`` people from a recorded one.
+    """Refuse if any group is 1 to ``min_difference - 1`` people from a recorded one or another of its own.
 
     Returns, for each group identical to a recorded one, that entry's request id.
     """
+    labels = list(groups)
+    for i, part in enumerate(labels):
+        close = close_groups(
+            groups[part], {other: groups[other] for other in labels[i + 1 :]}, min_difference
+        )
+        for other, d in close.items():
+            raise DifferencingError(
+                f"request {request_id!r} is refused: {_part_name(part)} and {_part_name(other)} differ by "
+                f"only {d} {'person' if d == 1 else 'people'}, fewer than the {min_difference} the lab "
+                "requires; publishing both would reveal those people's reoffending. Withhold one of them."
+            )
     identical: dict[str, str] = {}
     for part, values in groups.items():
         for entry in releases:
@@ -327,9 +356,8 @@ def _guard(
             if d == 0:
                 identical.setdefault(part, entry["request_id"])
             elif d is not None:
-                which = f"its subgroup {part!r}" if part else "its analysed group"
                 raise DifferencingError(
-                    f"request {request_id!r} is refused: {which} differs from the group of "
+                    f"request {request_id!r} is refused: {_part_name(part)} differs from the group of "
                     f"{_describe(entry, request_id)} by only {d} {'person' if d == 1 else 'people'}, fewer "
                     f"than the {min_difference} the lab requires. Comparing the two reports would reveal "
                     "those people's reoffending. Send a cohort that differs from the earlier one by at "
@@ -447,7 +475,11 @@ def record_request(
         identical = _guard(releases, request_id, groups, min_difference)
         released = datetime.now(UTC).date().isoformat()
         release = 1 + max((int(e.get("release", 0)) for e in releases), default=0)
+        sketched: set[tuple[int, ...]] = set()
         for part, values in groups.items():
+            if tuple(values) in sketched:  # another part of this report is the same group
+                identical.setdefault(part, request_id)
+            sketched.add(tuple(values))
             if part in identical:  # one sketch per distinct group: more points on one polynomial add up
                 entry = {"request_id": request_id, "organisation": org, "released": released}
                 entry["same_as"] = identical[part]

@@ -70,6 +70,11 @@ def _require_owner_only(path: Path) -> None:
         )
 
 
+def has_lab(directory: str | os.PathLike[str]) -> bool:
+    """True if ``directory`` is a lab folder already in use (it holds the lab secret); creates nothing."""
+    return (Path(directory) / _SECRET_FILE).is_file()
+
+
 def lab_secret(directory: str | os.PathLike[str]) -> bytes:
     """Return the lab's secret key, creating it (0600, 32 random bytes) on first use.
 
