@@ -22,7 +22,8 @@ Subgroups always split exactly the people of the overall result: a treated perso
 cannot place (no control of the same subgroup inside the caliper) keeps the main design's controls, and
 is counted. Disclosure: a level is published only when it and the rest of the analysed cohort each hold at
 least the minimum group, so no level can be differenced against the overall result to reveal fewer people.
-Refused levels are listed with their reason, never dropped.
+Refused levels are listed with their reason, never dropped; the values of a typed variable (site, delivery
+method) held by fewer than the minimum group are pooled unnamed, as a rare value could describe one person.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ AGE_BANDS: tuple[tuple[int, str], ...] = (
 SESSION_BANDS: tuple[tuple[int, str], ...] = ((0, "none"), (1, "1 to 4"), (5, "5 to 9"), (10, "10 or more"))
 #: Label of a level the organisation left blank.
 NOT_RECORDED = "not recorded"
+#: Label of the pooled small levels of a typed variable (their own values are never published).
+OTHER_VALUES = "(other values)"
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,9 @@ class SubgroupVariable:
     national: bool
     #: True for a dose-response view (sessions): shown as descriptive, never as an effect modifier claim.
     descriptive: bool = False
+    #: True when the organisation types the values (site, delivery method): a value few people share may
+    #: name or describe one person, so the values of levels under the minimum group are never published.
+    typed: bool = False
 
 
 #: The variables a request may name, by parameter-file key.
@@ -74,8 +80,8 @@ VARIABLES: dict[str, SubgroupVariable] = {
         SubgroupVariable("age_band", "Age at the index date", national=True),
         SubgroupVariable("index_offence_group", "Index offence group", national=True),
         SubgroupVariable("completed", "Completed the programme", national=False),
-        SubgroupVariable("delivery_method", "Delivery method", national=False),
-        SubgroupVariable("site", "Site", national=False),
+        SubgroupVariable("delivery_method", "Delivery method", national=False, typed=True),
+        SubgroupVariable("site", "Site", national=False, typed=True),
         SubgroupVariable("sessions_band", "Sessions attended", national=False, descriptive=True),
     )
 }
@@ -235,9 +241,19 @@ def _variable(
     sizes = levels.value_counts()
     withheld = withheld_levels(sizes, min_group)
     results = []
+    unnamed = [lv for lv in sizes.index if var.typed and lv != NOT_RECORDED and sizes[lv] < min_group]
+    if unnamed:  # a typed value held by few people may name someone: pooled, never published
+        reason = (
+            f"{len(unnamed)} {'value' if len(unnamed) == 1 else 'values'}, each held by fewer than "
+            f"{min_group} people; not named, as a value so rare could identify someone"
+        )
+        n_unnamed = int(sizes[unnamed].sum())
+        results.append(LevelResult(var.name, OTHER_VALUES, n_unnamed, 0, reported=False, reason=reason))
     for level in sorted(sizes.index):
         members = treated_labels[(levels == level).to_numpy()]
         reason = withheld.get(level, "")
+        if level in unnamed:
+            continue
         if reason:
             results.append(LevelResult(var.name, level, len(members), 0, reported=False, reason=reason))
             continue

@@ -274,3 +274,43 @@ def test_report_section_words_subgroups_on_adjusted_p_and_lists_withheld_groups(
     assert "completed: -15 to -5 points (significant after adjustment)" in html
     assert "not recorded (<5 people): not recorded" in html
     assert "none statistically significant" in html and "<svg" in html
+    # A raised cell threshold: a suppressed size is "fewer than 10", never the false "<5".
+    raised = {**_results_with(sub, {"unit": "per 100", "years": years})}
+    raised["settings"] = {"disclosure": {"cell_threshold": 10}}
+    assert "not recorded (<10 people)" in for_whom_section(raised)
+
+
+def test_a_typed_value_held_by_few_people_is_never_published(custody_pool):
+    """Hostile upload: a site typed so that it describes one person must not reach the report.
+
+    A withheld level's value was listed by name ("Site: Flat 3 Acacia Road (<5 people)"), which tells
+    every reader that someone so described is in the cohort. Typed values under the minimum group are
+    pooled, unnamed; the shown levels and the overall result still split the same people.
+    """
+    from jdl_lib.matching.registry import get_matcher
+    from jdl_lib.subgroups import OTHER_VALUES, analyse_subgroups, subgroups_results
+    from jdl_lib.synth.national import TRUTH_COLUMN
+
+    _, pool = custody_pool
+    pool = pool.drop(columns=TRUTH_COLUMN).reset_index(drop=True)
+    rng = np.random.default_rng(5)
+    treated = pool.sample(400, random_state=5).copy()
+    treated["site"] = rng.choice(["Leeds", "York"], size=len(treated)).astype(object)
+    rare = ["Flat 3 Acacia Road", "PC Jones referral JB", "Cell 12"]
+    treated.iloc[: len(rare), treated.columns.get_loc("site")] = rare
+    controls = pool.drop(treated.index)
+    frame = pd.concat([treated, controls], ignore_index=True)
+    treat = np.r_[np.ones(len(treated), dtype=int), np.zeros(len(controls), dtype=int)]
+    covariates = ["age_at_index"]
+    match = get_matcher("nearest", covariates=covariates, random_state=1).fit(frame, treat).result_
+    analysis = analyse_subgroups(("site",), frame, match, rematch=None, min_group=60)
+    published = subgroups_results(analysis, cell_threshold=5)
+    text = repr(published)
+    assert not any(value in text for value in rare)
+    levels = {lv["level"]: lv for lv in published["variables"][0]["levels"]}
+    assert set(levels) == {"Leeds", "York", OTHER_VALUES}
+    assert levels[OTHER_VALUES]["reported"] is False and levels[OTHER_VALUES]["n_treated"] is None
+    assert "3 values, each held by fewer than 60 people" in levels[OTHER_VALUES]["reason"]
+    # The shown levels were secondary-suppressed as the rules say: 3 hidden people < 60, so one of the
+    # two big levels is withheld too (by its name: a value 60 or more people share names no one).
+    assert sum(lv["reported"] for lv in levels.values()) == 1

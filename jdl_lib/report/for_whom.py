@@ -142,11 +142,12 @@ def _variable_sentence(v: dict[str, Any]) -> str:
 
 
 def _withheld(results: dict[str, Any]) -> str:
+    threshold = results.get("settings", {}).get("disclosure", {}).get("cell_threshold", 5)
     items = []
     for v in results["subgroups"]["variables"]:
         for lv in v["levels"]:
             if not lv["reported"]:
-                size = f"{lv['n_treated']} people" if lv["n_treated"] is not None else "<5 people"
+                size = f"{lv['n_treated']} people" if lv["n_treated"] is not None else f"<{threshold} people"
                 items.append(
                     f"<li>{escape(v['label'])}: {escape(lv['level'])} ({size}): {escape(lv['reason'])}</li>"
                 )
