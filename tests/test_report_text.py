@@ -266,3 +266,18 @@ def test_poor_balance_and_small_sample_caveats() -> None:
 def test_planted_effect_verdict(kind: str, expected: str) -> None:
     """A large planted effect in a big group reads as significant; a small group reads as inconclusive."""
     assert text.verdict(example_results(kind)) == expected
+
+
+def test_a_withheld_rate_takes_its_linkage_error_variants_with_it(base: dict[str, Any]) -> None:
+    """The linkage-error variants re-estimate the rate: shown beside a withheld rate they would reveal it."""
+    from jdl_lib.report import assemble
+
+    r = planted(base, "reoffended_1y", reported=False, reason=small_numbers.NP_REASON, p_value=0.01)
+    check = {"check": "linkage_high_confidence", "people_changed": 30, "estimate": -0.08, "ci_low": -0.12}
+    r["linkage_error"] = {
+        "high_confidence_threshold": 0.99,
+        "checks": [check | {"ci_high": -0.04, "changes_conclusion": False, "note": "250 people"}],
+    }
+    shown = assemble.withhold(r)["linkage_error"]["checks"][0]
+    assert shown["estimate"] is None and shown["ci_low"] is None and shown["ci_high"] is None
+    assert "points" not in text.linkage_error_sentence(r) and "-8" not in text.linkage_error_sentence(r)

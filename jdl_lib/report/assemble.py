@@ -323,13 +323,19 @@ def reporting_section(match: MatchResult, effects: EffectsResult, outcomes: Sequ
 
 def withhold(results: dict[str, Any]) -> dict[str, Any]:
     """Remove every figure that would reveal a withheld measure: its robustness estimates and, for the
-    rate, the sensitivity figures and the people-needed figure (both are built from its difference)."""
+    rate, the sensitivity figures, the people-needed figure (both are built from its difference) and the
+    linkage-error variants (re-estimates of it)."""
     hidden = {r["measure"] for r in results["outcomes"] if not r["reported"]}
     results["robustness"] = [r for r in results["robustness"] if r["measure"] not in hidden]
     if results["sensitivity"]["measure"] in hidden:
         results["sensitivity"].update(e_value=None, e_value_ci=None, rosenbaum_gamma=None)
     if results["power"]["measure"] in hidden:
         results["power"]["people_needed"] = None
+    if "reoffended_1y" in hidden and results.get("linkage_error"):  # its variants re-estimate the rate
+        for check in results["linkage_error"]["checks"]:
+            if check["estimate"] is not None:
+                check.update(estimate=None, ci_low=None, ci_high=None, changes_conclusion=None)
+                check["note"] = "not shown: the headline rate is withheld"
     return results
 
 
