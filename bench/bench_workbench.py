@@ -58,6 +58,7 @@ def main() -> None:
         t0 = time.perf_counter()
         out = fn()
         rows.append((label, time.perf_counter() - t0))
+        print(f"{label:<62} {rows[-1][1]:8.1f} s", flush=True)
         return out
 
     request = timed(
@@ -77,9 +78,6 @@ def main() -> None:
 
     estimated = int(curve.designs["estimate"].notna().sum())
     print(f"\nWorkbench on a {a.people:,}-person store, custody cohort of {a.n:,}; {estimated} designs")
-    print(f"{'step':<62} {'seconds':>8}")
-    for label, seconds in rows:
-        print(f"{label:<62} {seconds:8.1f}")
     redraw = rows[2][1]
     curve_s = rows[-1][1]
     print(
