@@ -155,3 +155,31 @@ def test_a_person_submitted_twice_with_a_typo_is_one_duplicate(index):
         pytest.fail(f"the repeated row was counted as {result.counts}")
     total = sum(v for k, v in result.counts.items() if k != "submitted")
     assert total == result.counts["submitted"]
+
+
+def test_an_em_session_refused_by_splink_is_retried_not_fatal(index, monkeypatch):
+    # Splink 5 raises a ValueError when an EM step drives a level's m to exactly 0 (seen on 300-person
+    # community cohorts of the demo store: the whole request failed at 'train_m'). The session is retried
+    # with fewer iterations, and the links are as good as without the refusal.
+    from splink.internals.linker_components.training import LinkerTraining
+
+    people, store, _ = index
+    upload, truth = make_upload(people, n=250, seed=8)
+    original = LinkerTraining.estimate_parameters_using_expectation_maximisation
+    calls = []
+
+    def refuse_full_runs(self, *args, **kwargs):
+        full = self._linker._settings_obj.training_settings.max_iterations == 25
+        calls.append(full)
+        if full:
+            raise ValueError("m_probability value 0.0 is below the minimum allowed value of 1e-300.")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(
+        LinkerTraining, "estimate_parameters_using_expectation_maximisation", refuse_full_runs
+    )
+    result = link_cohort(upload, store, SMALL)
+    assert True in calls and False in calls  # refused, then retried
+    assert "em_blocked_on_date_of_birth" in result.model["jdl_training"]["m_sources"]["surname"]
+    quality = score_links(result.links, _key(upload, truth))
+    assert quality.precision >= 0.995 and quality.recall >= 0.95, quality

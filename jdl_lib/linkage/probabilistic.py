@@ -60,6 +60,8 @@ _NATIONAL_SQL = """
 
 #: Which comparisons each training source estimates m for: a session never estimates the comparison
 #: it is blocked on, and the labels (identifier-proven pairs) inform all of them.
+#: EM iterations of the retry when a session's full run is refused (a level's m driven to exactly 0).
+EM_RETRY_ITERATIONS = 5
 M_SOURCES = {
     "em_blocked_on_date_of_birth": ("forename", "surname", "gender"),
     "rare_name_labels": ("date_of_birth",),
@@ -508,16 +510,29 @@ def _train_m(
         ),
     }
     for name, rule in sessions.items():
-        trainer = session.linker(tables, copy.deepcopy(base))
-        try:
-            trainer.training.estimate_parameters_using_expectation_maximisation(
-                rule, estimate_without_term_frequencies=True, max_pairs=max_pairs
-            )
-        except SplinkException as exc:
-            logger.warning("m training source %s failed (%s); it is left out", name, type(exc).__name__)
+        trained = None
+        # Splink 5 refuses an EM step that drives a level's m to exactly 0 (a ValueError from its
+        # probability check), which happens on small cohorts whose blocks hold no pair of some kind; the
+        # early iterations have converged on everything that matters, so retry with fewer of them.
+        for iterations in (None, EM_RETRY_ITERATIONS):
+            settings = copy.deepcopy(base)
+            if iterations is not None:
+                settings["max_iterations"] = iterations
+            trainer = session.linker(tables, settings)
+            try:
+                trainer.training.estimate_parameters_using_expectation_maximisation(
+                    rule, estimate_without_term_frequencies=True, max_pairs=max_pairs
+                )
+            except (SplinkException, ValueError) as exc:
+                logger.warning("m training source %s: EM stopped (%s)", name, type(exc).__name__)
+                continue
+            trained = trainer.misc.save_model_to_json()
+            break
+        if trained is None:
+            logger.warning("m training source %s failed; it is left out", name)
             failed.append(name)
             continue
-        estimates[name] = trainer.misc.save_model_to_json()
+        estimates[name] = trained
     for name, pairs in (("identifier_labels", labels), ("rare_name_labels", rare)):
         if len(pairs) >= MIN_LABELS:
             session.private.register(name, _label_pairs(pairs))
