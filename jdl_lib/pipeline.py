@@ -528,6 +528,7 @@ def subgroup_analysis(prepared: PreparedRequest, design: Design) -> SubgroupAnal
         method=spec.comparison,
         alpha=ALPHA,
         min_group=spec.disclosure.min_group,
+        min_difference=request_min_difference(spec),
         standard_errors=spec.standard_errors,
         random_state=spec.seed,
     )

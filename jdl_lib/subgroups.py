@@ -282,6 +282,42 @@ def _variable(
     )
 
 
+def withhold_near_duplicates(
+    variables: list[VariableResult], frame: pd.DataFrame, match: MatchResult, min_difference: int
+) -> list[VariableResult]:
+    """Withhold a level whose people are 1 to ``min_difference - 1`` from the whole group or a shown level.
+
+    Why: levels of different variables can hold nearly the same people (a site where everyone is seen
+    online); publishing both results would reveal the few people in only one of them, as two reports
+    would. Levels are taken in the request's order and the later one is withheld; the variable's test of
+    whether the effect differs is then recomputed from the levels still shown.
+    """
+    treated = pd.Index(match.pairs["treated"].unique())
+    shown: list[set] = [set(treated)]
+    out = []
+    for v in variables:
+        levels = subgroup_column(frame.loc[treated], v.variable).to_numpy()
+        kept, changed = [], False
+        for lv in v.levels:
+            if lv.reported:
+                members = set(treated[levels == lv.level])
+                if any(0 < len(members ^ other) < min_difference for other in shown):
+                    reason = (
+                        f"withheld: it holds nearly the same people as another group in this report (fewer "
+                        f"than {min_difference} differ), so comparing the two would reveal those people"
+                    )
+                    lv = LevelResult(lv.variable, lv.level, lv.n_treated, 0, reported=False, reason=reason)
+                    changed = True
+                else:
+                    shown.append(members)
+            kept.append(lv)
+        if changed:
+            reset = {"q_statistic": float("nan"), "q_df": 0, "p_difference": float("nan")}
+            v = _with_q_test(VariableResult(**{**v.__dict__, "levels": tuple(kept), **reset}))
+        out.append(v)
+    return out
+
+
 def withheld_levels(sizes: pd.Series, min_group: int) -> dict[str, str]:
     """Which levels of a variable are withheld, and why, so that no published figure reveals a small group.
 
@@ -341,6 +377,7 @@ def analyse_subgroups(
     method: str = "cluster_robust",
     alpha: float = 0.05,
     min_group: int = 60,
+    min_difference: int = 10,
     standard_errors: str = "auto",
     random_state: int | None = None,
 ) -> SubgroupAnalysis:
@@ -361,6 +398,8 @@ def analyse_subgroups(
         The headline measure and inference, as the main result uses them.
     min_group
         The request's minimum group (at least 60).
+    min_difference
+        The differencing guard's minimum (:func:`withhold_near_duplicates`).
     """
     unknown = check_variables(names)
     if unknown:
@@ -393,6 +432,7 @@ def analyse_subgroups(
                 min_group=min_group,
             )
         )
+    out = withhold_near_duplicates(out, frame, match, min_difference)
     # Holm across every reported level (descriptive views excluded: they make no claim).
     flat = [
         (i, j) for i, v in enumerate(out) if not v.descriptive for j, lv in enumerate(v.levels) if lv.reported

@@ -243,3 +243,16 @@ def test_a_store_on_another_volume_needs_a_configured_data_root(
     assert "upload: path leaves the project folder" in problems(
         write(project, {**MINIMAL, "upload": "/etc/passwd"})
     )
+
+
+def test_subgroups_named_twice_unknown_or_odd_are_refused_before_any_run(project: Path) -> None:
+    """Hostile parameter file: a subgroup named twice, an unknown one, or not a list of names."""
+    assert "subgroups: names must not repeat" in problems(
+        write(project, {**MINIMAL, "subgroups": ["site"] * 2})
+    )
+    text = problems(write(project, {**MINIMAL, "subgroups": ["gender", "ethnicity"]}))
+    assert "subgroups[1]" in text and "ethnicity" not in text.split("subgroups[1]")[0]
+    for odd in ("site", [["site"]], [None], {"site": 1}):
+        assert "subgroups" in problems(write(project, {**MINIMAL, "subgroups": odd}))
+    spec = load_spec(write(project, {**MINIMAL, "subgroups": ["site", "completed", "gender"]}))
+    assert spec.subgroups == ("site", "completed", "gender")

@@ -280,6 +280,49 @@ def test_report_section_words_subgroups_on_adjusted_p_and_lists_withheld_groups(
     assert "not recorded (<10 people)" in for_whom_section(raised)
 
 
+def _programme_match(custody_pool, columns):
+    """400 treated people from the pool with organisation-only columns, matched to the rest on age.
+
+    ``columns`` maps a column to (values drawn at random, values written over the first rows).
+    """
+    from jdl_lib.matching.registry import get_matcher
+    from jdl_lib.synth.national import TRUTH_COLUMN
+
+    _, pool = custody_pool
+    pool = pool.drop(columns=TRUTH_COLUMN).reset_index(drop=True)
+    rng = np.random.default_rng(5)
+    treated = pool.sample(400, random_state=5).copy()
+    for column, (values, first) in columns.items():
+        treated[column] = rng.choice(values, size=len(treated)).astype(object)
+        treated.iloc[: len(first), treated.columns.get_loc(column)] = first
+    controls = pool.drop(treated.index)
+    frame = pd.concat([treated, controls], ignore_index=True)
+    treat = np.r_[np.ones(len(treated), dtype=int), np.zeros(len(controls), dtype=int)]
+    match = get_matcher("nearest", covariates=["age_at_index"], random_state=1).fit(frame, treat).result_
+    return frame, match
+
+
+def test_levels_of_two_variables_holding_nearly_the_same_people_are_not_both_shown(custody_pool):
+    """Hostile upload: everyone at one site is seen online, bar 3 people, so the two results differ by 3."""
+    from jdl_lib.subgroups import analyse_subgroups
+
+    frame, match = _programme_match(custody_pool, {"site": (["Leeds", "York"], [])})
+    treated = frame.index[:400]
+    leeds = frame.loc[treated, "site"] == "Leeds"
+    delivery = np.where(leeds, "online", "in person").astype(object)
+    delivery[np.flatnonzero(~leeds.to_numpy())[:3]] = "online"  # 3 York people online too
+    frame.loc[treated, "delivery_method"] = delivery
+    analysis = analyse_subgroups(("site", "delivery_method"), frame, match, rematch=None, min_group=60)
+    site, sites = _levels(analysis, "site")
+    method, methods = _levels(analysis, "delivery_method")
+    assert sites["Leeds"].reported and sites["York"].reported
+    assert not methods["online"].reported and "fewer than 10 differ" in methods["online"].reason
+    # "in person" is York minus the same 3 people: withheld too; no test of a difference is left.
+    assert not methods["in person"].reported and not np.isfinite(method.p_difference)
+    shown = [lv.p_holm for v in analysis.variables for lv in v.levels if lv.reported]
+    assert len(shown) == 2 and all(np.isfinite(shown))
+
+
 def test_a_typed_value_held_by_few_people_is_never_published(custody_pool):
     """Hostile upload: a site typed so that it describes one person must not reach the report.
 
@@ -287,22 +330,10 @@ def test_a_typed_value_held_by_few_people_is_never_published(custody_pool):
     every reader that someone so described is in the cohort. Typed values under the minimum group are
     pooled, unnamed; the shown levels and the overall result still split the same people.
     """
-    from jdl_lib.matching.registry import get_matcher
     from jdl_lib.subgroups import OTHER_VALUES, analyse_subgroups, subgroups_results
-    from jdl_lib.synth.national import TRUTH_COLUMN
 
-    _, pool = custody_pool
-    pool = pool.drop(columns=TRUTH_COLUMN).reset_index(drop=True)
-    rng = np.random.default_rng(5)
-    treated = pool.sample(400, random_state=5).copy()
-    treated["site"] = rng.choice(["Leeds", "York"], size=len(treated)).astype(object)
     rare = ["Flat 3 Acacia Road", "PC Jones referral JB", "Cell 12"]
-    treated.iloc[: len(rare), treated.columns.get_loc("site")] = rare
-    controls = pool.drop(treated.index)
-    frame = pd.concat([treated, controls], ignore_index=True)
-    treat = np.r_[np.ones(len(treated), dtype=int), np.zeros(len(controls), dtype=int)]
-    covariates = ["age_at_index"]
-    match = get_matcher("nearest", covariates=covariates, random_state=1).fit(frame, treat).result_
+    frame, match = _programme_match(custody_pool, {"site": (["Leeds", "York"], rare)})
     analysis = analyse_subgroups(("site",), frame, match, rematch=None, min_group=60)
     published = subgroups_results(analysis, cell_threshold=5)
     text = repr(published)
