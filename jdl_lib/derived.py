@@ -379,15 +379,30 @@ def _run(
 CANDIDATE_EVENTS_TABLE = "candidate_events"
 
 
+#: People per slice when the importer derives the candidate events (bounds the import's memory at 5M+).
+PEOPLE_PER_SLICE = 1_000_000
+
+
 def materialise_candidate_events(con: duckdb.DuckDBPyConnection, coverage_end: date) -> int:
     """Derive the features of every index event whose follow-up is complete, into ``candidate_events``.
 
     Called by the importer (:func:`jdl_lib.store.import_national`) on the new store. The history counts,
     risk scores and outcomes of a national pool took 10-20 s per request at 5 million people; done once
-    here, :func:`candidate_pool` becomes a filtered read. Returns the number of events.
+    here, :func:`candidate_pool` becomes a filtered read. People are taken in slices of about
+    :data:`PEOPLE_PER_SLICE` (every feature is per person), so memory stays bounded whatever the size
+    of the extract. Returns the number of events.
     """
-    sql = _features_sql(["index_date + INTERVAL 18 MONTH <= $coverage_end"])
-    con.execute(f"CREATE OR REPLACE TABLE {CANDIDATE_EVENTS_TABLE} AS {sql}", {"coverage_end": coverage_end})
+    n_people = int(con.execute("SELECT count(*) FROM people").fetchall()[0][0])
+    slices = max(1, -(-n_people // PEOPLE_PER_SLICE))
+    complete = "index_date + INTERVAL 18 MONTH <= $coverage_end"
+    for k in range(slices):
+        sql = _features_sql([complete, f"person_id % {slices} = {k}"])
+        verb = (
+            f"CREATE OR REPLACE TABLE {CANDIDATE_EVENTS_TABLE} AS"
+            if k == 0
+            else (f"INSERT INTO {CANDIDATE_EVENTS_TABLE}")
+        )
+        con.execute(f"{verb} {sql}", {"coverage_end": coverage_end})
     return int(con.execute(f"SELECT count(*) FROM {CANDIDATE_EVENTS_TABLE}").fetchall()[0][0])
 
 

@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 #: Name of the one-row table recording where the store's data came from.
 METADATA_TABLE = "store_metadata"
 #: DuckDB memory limit while importing (it spills to a temporary folder beside the store beyond this).
-IMPORT_MEMORY_LIMIT = os.environ.get("JDL_IMPORT_MEMORY", "3GB")
+IMPORT_MEMORY_LIMIT = os.environ.get("JDL_IMPORT_MEMORY", "4GB")
 
 _HOW_TO_BUILD = "build one with `jdl synth --store PATH` or `jdl import-national SOURCE_DIR --store PATH`"
 
