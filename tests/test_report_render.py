@@ -78,7 +78,8 @@ def test_html_has_no_code_or_prompts(rendered: tuple[dict, object]) -> None:
         assert code not in html
     # attrition (HTML only), love (main), outcome bars, differences, full love plot and overlap (annex)
     assert html.count("<svg") == 6
-    assert html.count('class="chart screen-only"') == 1  # the attrition chart repeats its table: not in the PDF
+    # the attrition chart repeats its table: not in the PDF
+    assert html.count('class="chart screen-only"') == 1
     assert "Traceback" not in html
 
 
