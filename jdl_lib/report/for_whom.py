@@ -69,7 +69,7 @@ def forest_figure(results: dict[str, Any]) -> Figure:
         ax.axvline(0, color="black", linewidth=0.8)
         ax.set_yticks(y, [r[0] for r in rows])
         ax.set_ylim(-0.7, len(rows) - 0.3)
-        ax.set_xlabel("Difference in the reoffending rate, percentage points (treated minus controls)")
+        ax.set_xlabel("Difference in reoffending rate, percentage points")
         ax.grid(axis="x", alpha=0.3)
         fig.tight_layout()
     return fig
