@@ -84,6 +84,16 @@ def prepare_scores(
     return frame, treat_arr, score, to_distance(score, distance), n_excluded
 
 
+def constructor_params(estimator: object) -> dict[str, Any]:
+    """An estimator's constructor arguments and their current values (scikit-learn's ``get_params``).
+
+    Shared by every matcher and weighting design, whose constructors store each argument under its name.
+    """
+    init = type(estimator).__init__
+    names = list(init.__code__.co_varnames[1 : init.__code__.co_argcount]) + list(init.__kwdefaults__ or {})
+    return {n: getattr(estimator, n) for n in dict.fromkeys(names)}
+
+
 class BaseMatcher:
     """Shared fitting plumbing; subclasses implement :meth:`_match_stratum` and set ``method``."""
 
@@ -114,9 +124,7 @@ class BaseMatcher:
 
     def get_params(self) -> dict[str, Any]:
         """The constructor arguments, as scikit-learn's ``get_params`` returns them."""
-        names = [n for n in self.__init__.__code__.co_varnames[1 : self.__init__.__code__.co_argcount]]
-        names += list(self.__init__.__kwdefaults__ or {})
-        return {n: getattr(self, n) for n in dict.fromkeys(names)}
+        return constructor_params(self)
 
     def fit(
         self, X: pd.DataFrame, treat: Sequence[int] | np.ndarray, propensity: np.ndarray | None = None

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jdl_lib.matching.base import prepare_scores
+from jdl_lib.matching.base import constructor_params, prepare_scores
 from jdl_lib.matching.design import DEFAULT_COVARIATES
 from jdl_lib.matching.result import MatchResult, build_weighted_result
 
@@ -43,8 +43,7 @@ class WeightingDesign:
 
     def get_params(self) -> dict[str, Any]:
         """The constructor arguments, as scikit-learn's ``get_params`` returns them."""
-        names = list(self.__init__.__kwdefaults__ or {})
-        return {n: getattr(self, n) for n in names}
+        return constructor_params(self)
 
     def fit(
         self, X: pd.DataFrame, treat: Sequence[int] | np.ndarray, propensity: np.ndarray | None = None

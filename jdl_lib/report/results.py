@@ -53,6 +53,11 @@ _SUPPRESSION = {"enum": [None, "primary", "secondary"]}
 _HIDDEN = {"suppression": {"enum": ["primary", "secondary"]}}
 
 
+#: The fields of one estimated difference (treated and control values, the difference and its 95% CI),
+#: shared by the outcome rows and the subgroup levels; null when the figure is withheld.
+_EFFECT = {k: _NNUM for k in ("treated_value", "control_value", "difference", "ci_low", "ci_high")}
+
+
 def _array(items: dict[str, Any], min_items: int = 0) -> dict[str, Any]:
     return {"type": "array", "items": items, "minItems": min_items}
 
@@ -205,11 +210,7 @@ SCHEMA: dict[str, Any] = _obj(
                     "role": {"enum": ["primary", "secondary"]},
                     "n_treated": _NINT,
                     "n_control": _NINT,
-                    "treated_value": _NNUM,
-                    "control_value": _NNUM,
-                    "difference": _NNUM,
-                    "ci_low": _NNUM,
-                    "ci_high": _NNUM,
+                    **_EFFECT,
                     "p_value": _NPROP,
                     "p_value_adjusted": _NPROP,
                     "significant": _BOOL,
@@ -296,11 +297,7 @@ SCHEMA: dict[str, Any] = _obj(
                                         "reason": _STR,
                                         "n_treated": _NINT,
                                         "n_control": _NINT,
-                                        "treated_value": _NNUM,
-                                        "control_value": _NNUM,
-                                        "difference": _NNUM,
-                                        "ci_low": _NNUM,
-                                        "ci_high": _NNUM,
+                                        **_EFFECT,
                                         "p_value": _NPROP,
                                         "p_holm": _NPROP,
                                     }
